@@ -1,0 +1,162 @@
+/* Internal declarations shared by crl's sources. Not installed. */
+#ifndef CRL_INTERNAL_H
+#define CRL_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "crl/crl.h"
+
+#define CRL_INTERNAL __attribute__((visibility("hidden")))
+#define CRL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CRL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- errors ---------------------------------------------------------- */
+/* Set the thread's error (code + printf message) and return code. */
+CRL_INTERNAL int crl__err(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Same, returning NULL (for pointer-returning functions). */
+#define CRL_ERR_NULL(code, ...) (crl__err((code), __VA_ARGS__), (void *)0)
+/* Shape to string into a caller buffer: SHAPE_STR(t, buf). */
+#define CRL_SHAPE_STR(t, buf) crl_shape_str((t)->ndim, (t)->shape, buf, sizeof buf)
+
+/* ---- memory ---------------------------------------------------------- */
+CRL_INTERNAL void *crl__aligned_alloc(size_t nbytes); /* 64-byte aligned */
+CRL_INTERNAL void crl__aligned_free(void *p);
+
+/* ---- tensors --------------------------------------------------------- */
+/* New tensor struct over storage s (retained) — registers with the current
+ * scope. No checks: internal callers guarantee the geometry. strides may be
+ * NULL (contiguous). */
+CRL_INTERNAL crl_tensor *crl__view_of(crl_storage *s, crl_dtype dt,
+                                      int64_t offset, int ndim,
+                                      const int64_t *shape,
+                                      const int64_t *strides);
+/* A view sharing a's storage with new geometry (no autograd recorded). */
+CRL_INTERNAL crl_tensor *crl__alias(const crl_tensor *a, int ndim,
+                                    const int64_t *shape,
+                                    const int64_t *strides, int64_t offset);
+/* Contiguous strides for shape; returns numel. */
+CRL_INTERNAL int64_t crl__contig_strides(int ndim, const int64_t *shape,
+                                         int64_t *strides);
+CRL_INTERNAL int64_t crl__numel(int ndim, const int64_t *shape);
+/* Validate ndim/shape for creation (error message names the op). */
+CRL_INTERNAL int crl__check_shape(const char *op, int ndim,
+                                  const int64_t *shape);
+/* Normalise a possibly negative dim for a tensor of ndim dims; returns
+ * CRL_EINDEX (message naming op, dim and ndim) if out of range. */
+CRL_INTERNAL int crl__wrap_dim(const char *op, int dim, int ndim, int *out);
+/* Broadcast two shapes; error names both. */
+CRL_INTERNAL int crl__broadcast_shapes(const char *op, int na,
+                                       const int64_t *sa, int nb,
+                                       const int64_t *sb, int *nout,
+                                       int64_t *out);
+/* Strides (in elements) of t broadcast to out shape (0 on broadcast dims). */
+CRL_INTERNAL void crl__broadcast_strides(const crl_tensor *t, int ndim,
+                                         const int64_t *shape,
+                                         int64_t *strides);
+/* Element as double at a flat element offset from t->data (in elements). */
+CRL_INTERNAL double crl__load(crl_dtype dt, const void *base, int64_t off);
+CRL_INTERNAL void crl__store(crl_dtype dt, void *base, int64_t off, double v);
+/* Dispose of a tensor an op created but will not return (error paths): it
+ * is released now if no scope owns it or the current scope does. */
+CRL_INTERNAL void crl__discard(crl_tensor *t);
+/* Scope registration of a fresh tensor (done by crl__view_of). */
+CRL_INTERNAL void crl__scope_adopt(crl_tensor *t);
+/* Error if t is not on the CPU (names op). */
+CRL_INTERNAL int crl__check_cpu(const char *op, const crl_tensor *t);
+/* Bump the version counter of an in-place write; fails (CRL_EAUTOGRAD) if
+ * t requires grad while grad mode is on (in-place on a leaf/graph tensor). */
+CRL_INTERNAL int crl__check_inplace(const char *op, crl_tensor *t);
+
+/* ---- strided iteration ------------------------------------------------
+ * Visit an N-d index space with up to CRL_ITER_MAX_OPS operands given by
+ * base pointers and BYTE strides per dim. Adjacent dims that are contiguous
+ * for every operand are merged; fn is called on runs of the innermost dim
+ * with each operand's pointer and inner byte stride. When `parallel` is set
+ * and the work is large, outer runs are split over the pool in fixed-size
+ * chunks (results do not depend on the thread count). */
+#define CRL_ITER_MAX_OPS 4
+typedef void (*crl__loop_fn)(char **ptrs, const int64_t *inner_strides,
+                             int64_t n, void *ctx);
+CRL_INTERNAL void crl__iterate(int nops, char *const *base, int ndim,
+                               const int64_t *shape,
+                               const int64_t (*byte_strides)[CRL_MAX_DIMS],
+                               crl__loop_fn fn, void *ctx, bool parallel);
+/* Convenience: iterate dst (written) and srcs (tensors broadcast to dst's
+ * shape), element strides converted to bytes. */
+CRL_INTERNAL void crl__iterate_tensors(crl_tensor *dst, int nsrc,
+                                       crl_tensor *const *srcs,
+                                       crl__loop_fn fn, void *ctx,
+                                       bool parallel);
+/* Copy with dtype conversion and broadcasting (no checks, no autograd). */
+CRL_INTERNAL void crl__copy_into(crl_tensor *dst, const crl_tensor *src);
+/* A contiguous copy of a in dtype dt (no autograd). */
+CRL_INTERNAL crl_tensor *crl__to_contig_dtype(crl_tensor *a, crl_dtype dt);
+/* Element count above which elementwise work goes to the pool. */
+#define CRL_PARALLEL_GRAIN 32768
+
+/* ---- autograd internals ----------------------------------------------- */
+typedef struct crl_node crl_node;
+typedef struct crl_edge {
+  crl_node *fn;     /* producer of the input (retained), or NULL */
+  crl_tensor *leaf; /* the input if it is a leaf requiring grad (retained) */
+  bool needs_grad;  /* false: backward may skip this input */
+  int ndim;
+  int64_t shape[CRL_MAX_DIMS];
+  crl_dtype dtype;
+} crl_edge;
+
+/* Compute the gradients of a node's inputs from the gradient of its output.
+ * gin[i] (i < ninputs) are set to tensors with the input's shape, or left
+ * NULL (no gradient / not needed). They may be temporaries of the scope the
+ * engine opens around the call; the engine copies what it keeps. Return 0 or
+ * a CRL_E* code. */
+typedef int (*crl_backward_fn)(crl_node *n, crl_tensor *gout,
+                               crl_tensor **gin);
+
+#define CRL_NODE_SAVED 6
+#define CRL_NODE_INLINE_EDGES 3
+struct crl_node {
+  int refcount; /* atomic */
+  const char *name;
+  crl_backward_fn backward;
+  void (*free_ctx)(crl_node *n); /* frees n->ctx, may be NULL */
+  int ninputs;
+  crl_edge *edges;
+  crl_edge edges_inline[CRL_NODE_INLINE_EDGES];
+  crl_tensor *saved[CRL_NODE_SAVED]; /* detached aliases (released on free) */
+  double f[4];                       /* op scalars */
+  int64_t i[8];                      /* op integers */
+  void *ctx;                         /* op extra state */
+  int out_ndim;
+  int64_t out_shape[CRL_MAX_DIMS];
+  crl_dtype out_dtype;
+  /* engine state */
+  crl_tensor *grad_accum;
+  bool grad_owned;
+  int deps;
+  int mark;
+  bool freed;
+};
+
+/* True if grad mode is on and any of the n inputs (NULLs ignored) requires
+ * grad. */
+CRL_INTERNAL bool crl__any_requires_grad(int n, crl_tensor *const *inputs);
+/* Create a node producing `out` from n inputs (NULL allowed), attach it as
+ * out->grad_fn and set out->requires_grad. Returns the node (borrowed: owned
+ * by out) or NULL on allocation failure (error set). */
+CRL_INTERNAL crl_node *crl__record(crl_tensor *out, const char *name,
+                                   crl_backward_fn backward, int n,
+                                   crl_tensor *const *inputs);
+/* Save a detached alias of t in slot (0..CRL_NODE_SAVED-1). */
+CRL_INTERNAL void crl__save(crl_node *n, int slot, crl_tensor *t);
+CRL_INTERNAL void crl__node_release(crl_node *n);
+/* Reduce a gradient g to shape (undo broadcasting by summing). New ref
+ * (may be g itself, retained-into-scope, when shapes agree). */
+CRL_INTERNAL crl_tensor *crl__sum_to(crl_tensor *g, int ndim,
+                                     const int64_t *shape);
+
+#endif

@@ -1,0 +1,100 @@
+/* Shared helpers for crl's cmocka tests. */
+#ifndef CRL_TEST_UTIL_H
+#define CRL_TEST_UTIL_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crl/crl.h"
+
+/* Fail with crl's message when an expression returns NULL / non-zero. */
+#define CRL_CHECK_PTR(p)                                                       \
+  do {                                                                         \
+    if (!(p)) fail_msg("%s returned NULL: %s", #p, crl_last_error());          \
+  } while (0)
+#define CRL_CHECK_OK(rc)                                                       \
+  do {                                                                         \
+    int rc__ = (rc);                                                           \
+    if (rc__) fail_msg("%s returned %d: %s", #rc, rc__, crl_last_error());     \
+  } while (0)
+/* Assert that the last error message contains a substring. */
+#define CRL_ASSERT_ERR_HAS(sub)                                                \
+  do {                                                                         \
+    if (!strstr(crl_last_error(), (sub)))                                      \
+      fail_msg("error '%s' does not contain '%s'", crl_last_error(), (sub));   \
+  } while (0)
+#define ASSERT_NEAR(a, b, tol)                                                 \
+  do {                                                                         \
+    double a__ = (a), b__ = (b);                                               \
+    if (!(fabs(a__ - b__) <= (tol)))                                           \
+      fail_msg("%s = %.9g, expected %.9g (tol %g)", #a, a__, b__,              \
+               (double)(tol));                                                 \
+  } while (0)
+
+/* Compare every element of t (any dtype/layout) with a double array. */
+static inline void assert_tensor_values(const crl_tensor *t,
+                                        const double *expect, int64_t n,
+                                        double tol) {
+  if (t->numel != n) fail_msg("tensor has %lld elements, expected %lld",
+                              (long long)t->numel, (long long)n);
+  for (int64_t i = 0; i < n; i++) {
+    double v = crl_tensor_get_flat(t, i);
+    if (!(fabs(v - expect[i]) <= tol) &&
+        !(isnan(v) && isnan(expect[i])) && !(v == expect[i]))
+      fail_msg("element %lld = %.9g, expected %.9g", (long long)i, v,
+               expect[i]);
+  }
+}
+
+static inline void assert_shape(const crl_tensor *t, int ndim,
+                                const int64_t *shape) {
+  char a[160], b[160];
+  if (t->ndim != ndim) goto bad;
+  for (int i = 0; i < ndim; i++)
+    if (t->shape[i] != shape[i]) goto bad;
+  return;
+bad:
+  fail_msg("shape %s, expected %s", crl_shape_str(t->ndim, t->shape, a, 160),
+           crl_shape_str(ndim, shape, b, 160));
+}
+
+/* A float64 tensor from values, requiring grad (for gradient checks). */
+static inline crl_tensor *leaf64(int ndim, const int64_t *shape,
+                                 const double *vals) {
+  crl_tensor *t = crl_from_array(CRL_FLOAT64, ndim, shape, vals);
+  if (t) crl_set_requires_grad(t, true);
+  return t;
+}
+
+/* A float64 tensor of normal(0,1) values (seeded), requiring grad. */
+static inline crl_tensor *randn_leaf64(uint64_t seed, int ndim,
+                                       const int64_t *shape) {
+  crl_rng g;
+  crl_rng_seed(&g, seed);
+  crl_tensor *t = crl_randn(&g, CRL_FLOAT64, ndim, shape);
+  if (t) crl_set_requires_grad(t, true);
+  return t;
+}
+
+/* Run a group, wrapping each test in a scope so temporaries are freed. */
+static inline int crl_test_setup(void **state) {
+  (void)state;
+  crl_clear_error();
+  crl_scope_begin();
+  return 0;
+}
+static inline int crl_test_teardown(void **state) {
+  (void)state;
+  crl_scope_end();
+  return 0;
+}
+#define CRL_TEST(f) cmocka_unit_test_setup_teardown(f, crl_test_setup, crl_test_teardown)
+
+#endif

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Check the Debian packages crl builds with. As root, install what is
 # missing; otherwise print the exact apt-get line and fail.
-PKGS="cmake gcc make pkg-config libblis-pthread-dev libcmocka-dev"
+PKGS="cmake gcc make pkg-config libblis-pthread-dev libcmocka-dev libjansson-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

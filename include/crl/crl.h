@@ -9,6 +9,7 @@
 #include "crl/random.h"
 #include "crl/optim.h"
 #include "crl/thread.h"
+#include "crl/td.h"
 
 #define CRL_VERSION_MAJOR 0
 #define CRL_VERSION_MINOR 1

@@ -91,7 +91,15 @@ CRL_API crl_tensor *crl_where(crl_tensor *cond, crl_tensor *a, crl_tensor *b);
 /* ---- reductions ------------------------------------------------------
  * `dims` lists `ndims` dimensions (negative counts from the end); ndims = 0
  * reduces over all dimensions. keepdim keeps reduced dims with size 1.
- * Results are identical whatever the thread count. */
+ * Results are identical whatever the thread count.
+ * dtypes (torch's rules): sum/prod of integer or bool tensors give int64;
+ * mean, var, std and norm need a float tensor (CRL_EDTYPE otherwise);
+ * logsumexp, softmax and log_softmax compute integer inputs in float32;
+ * any/all test elements != 0 and return bool. float32 sums accumulate in
+ * float32 lanes of at most 16 terms widened to double. Max/min propagate NaN
+ * (the index is the first NaN's). Empty reductions give sum 0, prod 1,
+ * mean/var NaN, logsumexp -inf, any false, all true; max/min of an empty
+ * dim is CRL_ESHAPE. */
 CRL_API crl_tensor *crl_sum(crl_tensor *a, int ndims, const int *dims,
                             bool keepdim);
 CRL_API crl_tensor *crl_mean(crl_tensor *a, int ndims, const int *dims,
@@ -128,7 +136,9 @@ CRL_API double crl_sum_value(crl_tensor *a);
 
 CRL_API crl_tensor *crl_softmax(crl_tensor *a, int dim);
 CRL_API crl_tensor *crl_log_softmax(crl_tensor *a, int dim);
-/* Cumulative sum / product along dim; `reverse` accumulates from the end. */
+/* Cumulative sum / product along dim; `reverse` accumulates from the end.
+ * Integer and bool inputs give int64; float32 accumulates in double. The
+ * cumprod gradient is exact where inputs are zero (no division). */
 CRL_API crl_tensor *crl_cumsum(crl_tensor *a, int dim, bool reverse);
 CRL_API crl_tensor *crl_cumprod(crl_tensor *a, int dim, bool reverse);
 
@@ -188,29 +198,41 @@ CRL_API int crl_chunk(crl_tensor *a, int chunks, int dim, crl_tensor **out,
                       int cap);
 CRL_API int crl_unbind(crl_tensor *a, int dim, crl_tensor **out, int cap);
 
-/* ---- indexing --------------------------------------------------------- */
-/* Entries of `dim` at int64 `index` (1-D). Differentiable in a. */
+/* ---- indexing ---------------------------------------------------------
+ * Index tensors are int64 (CRL_EDTYPE otherwise). crl_index,
+ * crl_index_select and crl_index_put_ accept negative indices (counted from
+ * the end, as Python); crl_gather / crl_scatter / crl_scatter_add need
+ * 0 <= index < size (as torch). An out-of-range index is CRL_EINDEX naming
+ * the index and the size; every index is checked before anything is
+ * written. */
+/* Entries of `dim` at int64 `index` (1-D or 0-dim). Differentiable in a. */
 CRL_API crl_tensor *crl_index_select(crl_tensor *a, int dim,
                                      crl_tensor *index);
-/* out[i][j] = a[index[i][j]][j] (dim 0) etc., torch.gather. */
+/* out[i][j] = a[index[i][j]][j] (dim 0) etc., torch.gather: index has a's
+ * number of dims and is no larger than a outside `dim`. */
 CRL_API crl_tensor *crl_gather(crl_tensor *a, int dim, crl_tensor *index);
 /* Out-of-place torch.scatter / scatter_add: a copy of a with src scattered
- * at index along dim. Differentiable in a and src. */
+ * at index along dim (src has a's dtype; index is no larger than src, nor
+ * than a outside `dim`). Differentiable in a and src. */
 CRL_API crl_tensor *crl_scatter(crl_tensor *a, int dim, crl_tensor *index,
                                 crl_tensor *src);
 CRL_API crl_tensor *crl_scatter_add(crl_tensor *a, int dim, crl_tensor *index,
                                     crl_tensor *src);
-/* a with `value` where mask (bool, broadcast) is true. */
+/* a with `value` where mask (bool) is true; a and mask broadcast together
+ * (the result has the broadcast shape). */
 CRL_API crl_tensor *crl_masked_fill(crl_tensor *a, crl_tensor *mask,
                                     double value);
-/* 1-D tensor of the elements where mask is true. */
+/* 1-D tensor of the elements where mask (bool, broadcast with a) is true,
+ * in row-major order. */
 CRL_API crl_tensor *crl_masked_select(crl_tensor *a, crl_tensor *mask);
 /* a[index] with an int64 tensor of any shape along dim 0: result shape is
  * index.shape + a.shape[1:] (negative indices count from the end). */
 CRL_API crl_tensor *crl_index(crl_tensor *a, crl_tensor *index);
-/* In place: a[index] = values (or += with accumulate), dim 0, values
- * broadcast to index.shape + a.shape[1:]. Checks every index before
- * writing. */
+/* In place: a[index] = values (or += with accumulate: duplicates add up;
+ * without it the last duplicate wins), dim 0, values broadcast to
+ * index.shape + a.shape[1:] and converted to a's dtype. Checks every index
+ * before writing: a failing call leaves a unchanged. Not recorded by
+ * autograd (a tensor requiring grad is refused, as every in-place op). */
 CRL_API int crl_index_put_(crl_tensor *a, crl_tensor *index,
                            crl_tensor *values, bool accumulate);
 

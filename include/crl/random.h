@@ -4,7 +4,27 @@
  * (from the seed) and a 128-bit-block counter; a draw of n values consumes
  * a fixed range of counters, and value i depends only on (key, counter, i),
  * so results are identical however the work is split over threads. Its
- * state is two integers, so it can be saved and restored exactly. */
+ * state is two integers, so it can be saved and restored exactly.
+ *
+ * Block b of a generator is Philox4x32-10 (Salmon et al. 2011, as in
+ * Random123) with key {seed & 0xffffffff, seed >> 32} and counter words
+ * {c & 0xffffffff, c >> 32, 0, 0}, c = counter + b: four 32-bit words.
+ * What each call consumes (counter advances by exactly this, whatever the
+ * values drawn):
+ *   - scalar draws (u32, u64, uniform, normal): 1 block each; crl_rng_below
+ *     1 block per try (a try is rejected with probability < n / 2^64);
+ *   - 32-bit-per-value draws, n values in ceil(n/4) blocks, value i from
+ *     word i % 4 of block i / 4: float32 rand/uniform_/normal_ and the
+ *     fill_*_f32 functions, bernoulli, randint with high - low <= 2^32,
+ *     randperm(n) for n <= 2^32;
+ *   - 64-bit-per-value draws, n values in ceil(n/2) blocks, value i from
+ *     words 2(i%2), 2(i%2)+1 of block i / 2: float64 rand/uniform_/normal_,
+ *     categorical (one value per row), randint with high - low > 2^32,
+ *     randperm(n) for n > 2^32.
+ * Floats take the top 24 (float32) / 53 (float64) bits of a value; normals
+ * use Box–Muller on value pairs (2p, 2p+1), giving values 2p and 2p+1.
+ * Rejection sampling (randint, randperm) retries with counter words
+ * {c lo, c hi, k, 0}, k >= 1, so it never shifts later draws. */
 #ifndef CRL_RANDOM_H
 #define CRL_RANDOM_H
 
@@ -22,7 +42,9 @@ typedef struct crl_rng {
 /* Seed a generator (counter 0). */
 CRL_API void crl_rng_seed(crl_rng *g, uint64_t seed);
 /* A generator for sub-stream `i` of g (e.g. one per env or worker),
- * statistically independent of g and of other sub-streams. */
+ * statistically independent of g and of other sub-streams: a new key hashed
+ * from (g's seed, g's counter, i), counter 0. g is not advanced; distinct i
+ * give distinct keys. */
 CRL_API crl_rng crl_rng_split(const crl_rng *g, uint64_t i);
 /* Scalar draws (each consumes one block). */
 CRL_API uint32_t crl_rng_u32(crl_rng *g);
@@ -30,7 +52,7 @@ CRL_API uint64_t crl_rng_u64(crl_rng *g);
 /* Uniform in [0, 1). */
 CRL_API double crl_rng_uniform(crl_rng *g);
 CRL_API double crl_rng_normal(crl_rng *g);
-/* Uniform integer in [0, n), unbiased. */
+/* Uniform integer in [0, n), unbiased (Lemire's method); 0 if n == 0. */
 CRL_API uint64_t crl_rng_below(crl_rng *g, uint64_t n);
 /* Fill a C array: n uniform floats in [lo, hi) / normals. Counter-based:
  * parallelised for large n with identical results. */
@@ -44,7 +66,8 @@ CRL_API crl_tensor *crl_rand(crl_rng *g, crl_dtype dt, int ndim,
                              const int64_t *shape);
 CRL_API crl_tensor *crl_randn(crl_rng *g, crl_dtype dt, int ndim,
                               const int64_t *shape);
-/* Integers in [low, high). Errors: CRL_EINVAL if high <= low. */
+/* Integers in [low, high), unbiased, any dtype whose range holds them.
+ * Errors: CRL_EINVAL if high <= low or the range does not fit dt. */
 CRL_API crl_tensor *crl_randint(crl_rng *g, int64_t low, int64_t high,
                                 crl_dtype dt, int ndim, const int64_t *shape);
 /* In place: uniform in [lo, hi) / normal(mean, std). Float tensors. */

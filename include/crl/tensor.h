@@ -219,20 +219,32 @@ CRL_API bool crl_same_shape(const crl_tensor *a, const crl_tensor *b);
 CRL_API char *crl_shape_str(int ndim, const int64_t *shape, char *buf,
                             size_t size);
 
-/* Readable print like torch's: values (abbreviated when large), then shape,
- * dtype, device, requires_grad. */
+/* Readable print like torch's, followed by a newline:
+ *   tensor([[1.0000, 2.5000],
+ *           [3.0000, 4.0000]], shape=[2, 2], dtype=float32, device=cpu)
+ * Floats share one format chosen as torch does (integral "1.", fixed 4
+ * decimals, or scientific for wide ranges); more than 1000 elements are
+ * summarised with the first and last 3 entries of each long dim around
+ * "...". "requires_grad=True" / "grad_fn=<op>" are appended when they
+ * apply. Errors: CRL_EINVAL (NULL), CRL_EIO (write failed). */
 CRL_API int crl_tensor_print(const crl_tensor *t, FILE *f);
-/* Same into a buffer; returns the length it needed (like snprintf). */
+/* Same (without the newline) into a buffer, always NUL-terminated when size
+ * > 0; returns the length it needed (like snprintf), or a negative CRL_E*
+ * code. buf may be NULL when size is 0. */
 CRL_API int crl_tensor_to_string(const crl_tensor *t, char *buf, size_t size);
 
 /* ---- .npy files ------------------------------------------------------ */
 
-/* Write t as a NumPy .npy file (version 1.0, C order, little endian).
- * Errors: CRL_EIO naming the path. */
+/* Write t as a NumPy .npy file (version 1.0, C order, little endian; the
+ * same bytes np.save writes). Non-contiguous tensors are written in logical
+ * order. The file is written beside `path` and renamed over it, so a failed
+ * save leaves an existing file intact. Errors: CRL_EIO naming the path. */
 CRL_API int crl_tensor_save_npy(const crl_tensor *t, const char *path);
-/* Read a .npy file into a new heap tensor. Malformed or truncated files are
- * rejected with CRL_EFORMAT and a message saying what is wrong; nothing is
- * read out of bounds. Accepts dtypes <f4 <f8 <i8 <i4 |u1 |b1, C order. */
+/* Read a .npy file (versions 1.0, 2.0, 3.0) into a new heap tensor.
+ * Malformed or truncated files, and files whose data size does not match
+ * the header's shape, are rejected with CRL_EFORMAT and a message saying
+ * what is wrong; nothing is read out of bounds. Accepts dtypes <f4 <f8 <i8
+ * <i4 |u1 |b1, C order. Errors: CRL_EIO naming the path. */
 CRL_API crl_tensor *crl_tensor_load_npy(const char *path);
 /* Open a .npy file lazily, as a tensor over a memory mapping of the file
  * (writes land in the file when `writable`). Same checks as load. */
@@ -241,8 +253,10 @@ CRL_API crl_tensor *crl_tensor_mmap_npy(const char *path, bool writable);
  * writable mapped tensor over it. */
 CRL_API crl_tensor *crl_tensor_create_npy(const char *path, crl_dtype dt,
                                           int ndim, const int64_t *shape);
-/* Parse a .npy header from memory: fills dtype/ndim/shape and the data offset.
- * Errors: CRL_EFORMAT. Exposed for tests and for TensorDict memmap. */
+/* Parse a .npy header from memory (buf holds len bytes from the start of the
+ * file): fills dtype, ndim, shape (room for CRL_MAX_DIMS) and the data
+ * offset; nothing is written on failure. Errors: CRL_EFORMAT. Exposed for
+ * tests and for TensorDict memmap. */
 CRL_API int crl_npy_parse_header(const void *buf, size_t len, crl_dtype *dt,
                                  int *ndim, int64_t *shape,
                                  size_t *data_offset);

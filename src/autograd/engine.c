@@ -267,7 +267,11 @@ static int backward_impl(crl_tensor *root, crl_tensor *grad, bool retain) {
     goto out;
   }
   if (!root->grad_fn) { /* a leaf */
+    /* held here so accumulate_leaf copies it: leaf->grad must never alias
+     * the caller's gradient tensor */
+    crl_tensor_retain(g0);
     rc = accumulate_leaf(root, g0);
+    crl_tensor_release(g0);
     goto out;
   }
   crl_node *rn = root->grad_fn;
@@ -331,16 +335,21 @@ static int backward_impl(crl_tensor *root, crl_tensor *grad, bool retain) {
       if (rc && !crl_last_error()[0])
         crl__err(rc, "backward of '%s' failed", n->name);
     }
+    /* node edges first, leaves second: a leaf may take a gradient tensor
+     * over (and later add into it in place) only if no pending node
+     * gradient holds the same tensor — the retains done here make
+     * accumulate_leaf see it as shared and copy it */
     for (int i = 0; i < n->ninputs && !rc; i++) {
       crl_edge *e = &n->edges[i];
-      if (!e->needs_grad) continue;
-      if (gin[i]) {
-        if (e->leaf)
-          rc = accumulate_leaf(e->leaf, gin[i]);
-        else if (e->fn)
-          rc = accumulate(&e->fn->grad_accum, &e->fn->grad_owned, gin[i]);
-      }
-      if (e->fn && --e->fn->deps == 0) rc = rc ? rc : vec_push(&ready, e->fn);
+      if (!e->needs_grad || !e->fn) continue;
+      if (gin[i])
+        rc = accumulate(&e->fn->grad_accum, &e->fn->grad_owned, gin[i]);
+      if (--e->fn->deps == 0) rc = rc ? rc : vec_push(&ready, e->fn);
+    }
+    for (int i = 0; i < n->ninputs && !rc; i++) {
+      crl_edge *e = &n->edges[i];
+      if (e->needs_grad && e->leaf && gin[i])
+        rc = accumulate_leaf(e->leaf, gin[i]);
     }
     if (gin != gin_inline) free(gin);
     crl_tensor_release(n->grad_accum);

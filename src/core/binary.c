@@ -74,8 +74,8 @@ static inline int64_t ipow(int64_t b, int64_t e) {
   int64_t r = 1;
   while (e) {
     if (e & 1) r *= b;
-    b *= b;
     e >>= 1;
+    if (e) b *= b; /* not after the last bit: b*b may overflow (UB) */
   }
   return r;
 }
@@ -261,6 +261,7 @@ static crl_tensor *binary(int op, crl_tensor *a, crl_tensor *b, double alpha) {
     if (b->dtype != cdt) cb = crl__to_contig_dtype(b, cdt);
     if (!ca || !cb) {
       if (ca != a) crl__discard(ca);
+      if (cb != b) crl__discard(cb);
       crl__discard(out);
       return NULL;
     }
@@ -344,15 +345,31 @@ crl_tensor *crl_logical_or(crl_tensor *a, crl_tensor *b) {
  * keeps its dtype; an integer tensor keeps it for integral scalars and
  * becomes float32 otherwise. */
 
-static crl_dtype scalar_dtype(const crl_tensor *a, double s) {
+/* Can integer dtype dt hold s exactly? */
+static bool int_holds(crl_dtype dt, double s) {
+  if (s != floor(s)) return false;
+  switch (dt) {
+  case CRL_UINT8: return s >= 0 && s <= 255;
+  case CRL_INT32: return s >= -2147483648.0 && s <= 2147483647.0;
+  default: return fabs(s) < 9e15;
+  }
+}
+
+static crl_dtype scalar_dtype(int op, const crl_tensor *a, double s) {
   if (crl_dtype_is_float(a->dtype)) return a->dtype;
+  if (is_cmp(op)) {
+    /* compare exactly: a scalar the integer dtype cannot hold (2.5, -1 for
+     * uint8, 1e10 for int32) is compared in float64 */
+    crl_dtype dt = a->dtype == CRL_BOOL ? CRL_INT64 : a->dtype;
+    return int_holds(dt, s) ? dt : CRL_FLOAT64;
+  }
   if (s == floor(s) && fabs(s) < 9e15) return a->dtype == CRL_BOOL ? CRL_INT64 : a->dtype;
   return CRL_FLOAT32;
 }
 
 static crl_tensor *with_scalar(int op, crl_tensor *a, double s, bool rev) {
   if (!a) return CRL_ERR_NULL(CRL_EINVAL, "%s: tensor is NULL", op_names[op]);
-  crl_dtype dt = scalar_dtype(a, s);
+  crl_dtype dt = scalar_dtype(op, a, s);
   crl_scope_begin();
   crl_tensor *st = crl_scalar(dt, s);
   crl_tensor *x = a;

@@ -215,7 +215,11 @@ bool crl_allclose(crl_tensor *a, crl_tensor *b, double rtol, double atol) {
   } else {
     for (int64_t i = 0; i < ea->numel && ok; i++) {
       double x = crl_tensor_get_flat(ea, i), y = crl_tensor_get_flat(eb, i);
-      if (!(fabs(x - y) <= atol + rtol * fabs(y)) && x != y) ok = false;
+      /* equal (incl. same-sign infinities) or finite and within tolerance;
+       * inf vs -inf is not close although inf <= atol + rtol * inf */
+      if (x != y && !(isfinite(x) && isfinite(y) &&
+                      fabs(x - y) <= atol + rtol * fabs(y)))
+        ok = false;
     }
   }
   crl_scope_end();

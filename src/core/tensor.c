@@ -6,13 +6,19 @@
 #include "internal.h"
 
 /* ---- scopes ----------------------------------------------------------
- * One thread-local array of owned references and a stack of start marks.
- * The first SCOPE_INLINE slots live in TLS; a heap array is used beyond and
- * freed when the outermost scope ends, so nothing outlives the last scope. */
+ * One thread-local array of owned references (object + its release
+ * function, so TensorDicts and other refcounted objects can live in scopes
+ * too) and a stack of start marks. The first SCOPE_INLINE slots live in TLS;
+ * a heap array is used beyond and freed when the outermost scope ends, so
+ * nothing outlives the last scope. */
 #define SCOPE_INLINE 512
 #define SCOPE_MAX_DEPTH 64
-static _Thread_local crl_tensor *tl_inline[SCOPE_INLINE];
-static _Thread_local crl_tensor **tl_items;
+typedef struct {
+  void *obj;
+  void (*release)(void *);
+} scope_item;
+static _Thread_local scope_item tl_inline[SCOPE_INLINE];
+static _Thread_local scope_item *tl_items;
 static _Thread_local int64_t tl_count, tl_cap;
 static _Thread_local int64_t tl_marks[SCOPE_MAX_DEPTH];
 static _Thread_local int tl_depth;
@@ -32,11 +38,11 @@ void crl_scope_begin(void) {
 
 int crl_scope_depth(void) { return tl_depth; }
 
-void crl__scope_adopt(crl_tensor *t) {
-  if (tl_depth == 0 || !t) return;
+void crl__scope_adopt_obj(void *obj, void (*release)(void *)) {
+  if (tl_depth == 0 || !obj) return;
   if (tl_count == tl_cap) {
     int64_t ncap = tl_cap * 2;
-    crl_tensor **n;
+    scope_item *n;
     if (tl_items == tl_inline) {
       n = malloc((size_t)ncap * sizeof *n);
       if (n) memcpy(n, tl_inline, sizeof tl_inline);
@@ -47,8 +53,12 @@ void crl__scope_adopt(crl_tensor *t) {
     tl_items = n;
     tl_cap = ncap;
   }
-  tl_items[tl_count++] = t;
+  tl_items[tl_count++] = (scope_item){obj, release};
 }
+
+static void release_tensor(void *t) { crl_tensor_release(t); }
+
+void crl__scope_adopt(crl_tensor *t) { crl__scope_adopt_obj(t, release_tensor); }
 
 void crl_scope_end(void) {
   if (tl_depth == 0) return;
@@ -56,7 +66,10 @@ void crl_scope_end(void) {
   if (tl_depth >= SCOPE_MAX_DEPTH) return;
   int64_t start = tl_marks[tl_depth];
   /* release in reverse creation order */
-  while (tl_count > start) crl_tensor_release(tl_items[--tl_count]);
+  while (tl_count > start) {
+    scope_item it = tl_items[--tl_count];
+    it.release(it.obj);
+  }
   if (tl_depth == 0 && tl_items != tl_inline) {
     free(tl_items);
     tl_items = tl_inline;
@@ -64,24 +77,26 @@ void crl_scope_end(void) {
   }
 }
 
-void crl__discard(crl_tensor *t) {
-  if (!t) return;
+void crl__discard_obj(void *obj, void (*release)(void *)) {
+  if (!obj) return;
   if (tl_depth == 0) {
-    crl_tensor_release(t);
+    release(obj);
     return;
   }
   int64_t start =
       tl_depth <= SCOPE_MAX_DEPTH ? tl_marks[tl_depth - 1] : tl_count;
   for (int64_t i = tl_count - 1; i >= start; i--) {
-    if (tl_items[i] != t) continue;
+    if (tl_items[i].obj != obj) continue;
     memmove(&tl_items[i], &tl_items[i + 1],
             sizeof *tl_items * (size_t)(tl_count - i - 1));
     tl_count--;
-    crl_tensor_release(t);
+    release(obj);
     return;
   }
   /* owned by an outer scope: it is freed when that scope ends */
 }
+
+void crl__discard(crl_tensor *t) { crl__discard_obj(t, release_tensor); }
 
 crl_tensor *crl_scope_end_keep(crl_tensor *keep) {
   crl_tensor_retain(keep);
@@ -380,7 +395,9 @@ crl_tensor *crl_linspace(crl_dtype dt, double start, double end, int64_t n) {
   double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
   for (int64_t i = 0; i < n; i++) {
     /* symmetric formula as torch: exact end points */
-    double v = i < n / 2 ? start + step * i : end - step * (n - 1 - i);
+    double v = n == 1   ? start
+               : i < n / 2 ? start + step * i
+                           : end - step * (n - 1 - i);
     crl__store(dt, t->data, i, v);
   }
   return t;
@@ -398,7 +415,7 @@ crl_tensor *crl_from_array(crl_dtype dt, int ndim, const int64_t *shape,
   crl_tensor *t = crl_empty(dt, ndim, shape);
   if (!t) return NULL;
   if (t->numel && !data) {
-    crl_tensor_release(t);
+    crl__discard(t);
     return CRL_ERR_NULL(CRL_EINVAL, "from_array: data is NULL");
   }
   if (t->numel)

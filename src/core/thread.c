@@ -41,9 +41,10 @@ static void run_items(void) {
 }
 
 static void *worker(void *arg) {
-  (void)arg;
   in_task = true;
-  unsigned seen = 0;
+  /* the generation current when the pool (re)started: a worker started by
+   * a resize after earlier jobs must not run a stale job */
+  unsigned seen = (unsigned)(uintptr_t)arg;
   pthread_mutex_lock(&pool.wake_mu);
   for (;;) {
     while (!pool.stop && pool.generation == seen)
@@ -86,7 +87,9 @@ static void pool_resize(int want) {
   pool.threads = malloc(sizeof(pthread_t) * (size_t)(want - 1));
   if (!pool.threads) return;
   for (int i = 0; i < want - 1; i++) {
-    if (pthread_create(&pool.threads[i], NULL, worker, NULL) != 0) break;
+    if (pthread_create(&pool.threads[i], NULL, worker,
+                       (void *)(uintptr_t)pool.generation) != 0)
+      break;
     pool.nthreads++;
   }
   if (!registered) {

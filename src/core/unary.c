@@ -251,6 +251,11 @@ static int unary_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   if (!n->edges[0].needs_grad) return 0;
   int op = (int)n->i[0];
   if (op == U_SIGN) return 0; /* zero gradient */
+  if (op == U_NEG) {           /* saves nothing: -g */
+    crl_dtype edt = n->edges[0].dtype;
+    gin[0] = crl_neg(g->dtype == edt ? g : crl_cast(g, edt));
+    return gin[0] ? 0 : crl_last_error_code();
+  }
   crl_tensor *x = n->saved[0] ? n->saved[0] : n->saved[1];
   crl_tensor *y = n->saved[1] ? n->saved[1] : n->saved[0];
   crl_dtype dt = x->dtype;

@@ -164,21 +164,31 @@ typedef struct crl_step_mdp_options {
 /* TorchRL's step_mdp: the next step's input from a step's output — entries
  * of "next/" move to the root (replacing root entries of the same name).
  * Pass NULL for TorchRL's defaults (keep_other, exclude_reward,
- * exclude_done false, exclude_action true). Views, no copies. */
+ * exclude_done false, exclude_action true). exclude_done drops done,
+ * terminated and truncated. Views, no copies: the result holds the input's
+ * tensors in new (nested) TensorDicts. CRL_EKEY without a nested "next". */
 CRL_API crl_td *crl_td_step_mdp(crl_td *td, const crl_step_mdp_options *opt);
 
-/* "a/b" nested keys flattened to top-level keys joined by sep, and back. */
+/* "a/b" nested keys flattened to top-level keys joined by sep, and back
+ * (sep NULL means ".", tensordict's default; sep may not contain '/').
+ * Results share the tensors. Two keys landing on the same name are CRL_EKEY
+ * naming both; empty nested TensorDicts are dropped by flatten_keys. */
 CRL_API crl_td *crl_td_flatten_keys(crl_td *td, const char *sep);
 CRL_API crl_td *crl_td_unflatten_keys(crl_td *td, const char *sep);
 
 /* ---- memory ------------------------------------------------------------------ */
 
 /* Move every leaf to POSIX shared memory in place (another process can map
- * the entries; children after fork() share them). */
+ * the entries; children after fork() share them). Each entry is replaced by
+ * a contiguous shared copy (tensors held elsewhere keep the old memory);
+ * entries already shared are kept, one tensor at several keys stays one
+ * tensor, and leaves keep requires_grad. */
 CRL_API int crl_td_share_memory_(crl_td *td);
 /* Write every leaf as a .npy file under folder (nested keys become
  * sub-folders) plus meta.json with the batch size and structure, and make
- * the entries memory-mapped views of those files (writes land in them). */
+ * the entries memory-mapped views of those files (writes land in them).
+ * The folder is created if needed; each .npy is what np.save writes
+ * (numpy.load(path, mmap_mode="r") reads it). Format: src/td/td_memmap.c. */
 CRL_API int crl_td_memmap_(crl_td *td, const char *folder);
 /* Open a folder written by crl_td_memmap_ lazily, without copying.
  * Corrupted or truncated folders fail with CRL_EFORMAT naming the file. */

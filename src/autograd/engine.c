@@ -60,19 +60,46 @@ static void node_free_graph(crl_node *n) {
   n->freed = true;
 }
 
-void crl__node_release(crl_node *n) {
-  /* iterative to avoid deep recursion on long chains: edges released by
-   * node_free_graph may drop other nodes to zero. Recursion depth is bounded
-   * by the graph depth; chains of thousands of ops are fine on the default
-   * stack. */
-  if (!n) return;
-  if (atomic_fetch_sub_explicit((_Atomic int *)&n->refcount, 1,
-                                memory_order_acq_rel) != 1)
-    return;
+/* Nodes reaching refcount zero while another release is running on this
+ * thread are queued and freed by the outermost call: releasing a graph is a
+ * loop, not a recursion as deep as the graph. */
+static _Thread_local crl_node **tl_dead;
+static _Thread_local int64_t tl_ndead, tl_capdead;
+static _Thread_local bool tl_releasing;
+
+static void free_node(crl_node *n) {
   crl_tensor_release(n->grad_accum);
   node_free_graph(n);
   if (n->edges != n->edges_inline) free(n->edges);
   free(n);
+}
+
+void crl__node_release(crl_node *n) {
+  if (!n) return;
+  if (atomic_fetch_sub_explicit((_Atomic int *)&n->refcount, 1,
+                                memory_order_acq_rel) != 1)
+    return;
+  if (tl_releasing) {
+    if (tl_ndead == tl_capdead) {
+      int64_t nc = tl_capdead ? tl_capdead * 2 : 256;
+      crl_node **nd = realloc(tl_dead, sizeof *nd * (size_t)nc);
+      if (!nd) { /* out of memory: fall back to recursion */
+        free_node(n);
+        return;
+      }
+      tl_dead = nd;
+      tl_capdead = nc;
+    }
+    tl_dead[tl_ndead++] = n;
+    return;
+  }
+  tl_releasing = true;
+  free_node(n);
+  while (tl_ndead) free_node(tl_dead[--tl_ndead]);
+  tl_releasing = false;
+  free(tl_dead);
+  tl_dead = NULL;
+  tl_capdead = 0;
 }
 
 crl_node *crl__record(crl_tensor *out, const char *name,

@@ -71,13 +71,13 @@ typedef struct {
 
 static inline int64_t ipow(int64_t b, int64_t e) {
   if (e < 0) return b == 1 ? 1 : (b == -1 ? (e & 1 ? -1 : 1) : 0);
-  int64_t r = 1;
+  uint64_t r = 1, ub = (uint64_t)b; /* wraps on overflow, as torch's */
   while (e) {
-    if (e & 1) r *= b;
+    if (e & 1) r *= ub;
     e >>= 1;
-    if (e) b *= b; /* not after the last bit: b*b may overflow (UB) */
+    if (e) ub *= ub;
   }
-  return r;
+  return (int64_t)r;
 }
 
 /* NaN-propagating min/max as torch.minimum/maximum */
@@ -106,16 +106,19 @@ static inline int64_t ipow(int64_t b, int64_t e) {
   }                                                                            \
     CMP_CASES(T)
 
+/* integer arithmetic wraps (as torch's) — computed in uint64_t so that
+ * overflow is defined */
+#define WRAP(T, E) (T)(uint64_t)(E)
 #define INT_CASES(T)                                                           \
-  case OP_ADD: LOOP2(T, T, x + y) break;                                       \
-  case OP_SUB: LOOP2(T, T, x - y) break;                                       \
-  case OP_MUL: LOOP2(T, T, x *y) break;                                        \
+  case OP_ADD: LOOP2(T, T, WRAP(T, (uint64_t)x + (uint64_t)y)) break;          \
+  case OP_SUB: LOOP2(T, T, WRAP(T, (uint64_t)x - (uint64_t)y)) break;          \
+  case OP_MUL: LOOP2(T, T, WRAP(T, (uint64_t)x *(uint64_t)y)) break;           \
   case OP_POW: LOOP2(T, T, ipow(x, y)) break;                                  \
   case OP_MIN: LOOP2(T, T, x < y ? x : y) break;                               \
   case OP_MAX: LOOP2(T, T, x > y ? x : y) break;                               \
   case OP_ADDS: {                                                              \
-    const T al = (T)c->alpha;                                                  \
-    LOOP2(T, T, x + al * y) break;                                             \
+    const uint64_t al = (uint64_t)(int64_t)c->alpha;                         \
+    LOOP2(T, T, WRAP(T, (uint64_t)x + al * (uint64_t)y)) break;                \
   }                                                                            \
     CMP_CASES(T)
 

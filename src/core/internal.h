@@ -193,6 +193,28 @@ static inline float crl__expf(float x) {
   return x < -86.0f ? 0.0f : big;
 }
 
+/* tanh for float32 without a libm call (vectorizes): Cephes' tanhf — an
+ * odd minimax polynomial below |x| = 0.625, 1 - 2/(exp(2|x|) + 1) above
+ * (no cancellation there), exactly +-1 beyond |x| = 9. Checked against libm
+ * in tests/core/test_unary.c. */
+static inline float crl__tanhf(float x) {
+  float ax = x < 0 ? -x : x;
+  float z = x * x;
+  float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z -
+                   5.37397155531e-2f) *
+                      z +
+                  1.33314422036e-1f) *
+                     z -
+                 3.33332819422e-1f) *
+                    z * x +
+                x;
+  float e = crl__expf(2.0f * (ax > 9.0f ? 9.0f : ax));
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = ax > 9.0f ? 1.0f : big;
+  big = x < 0 ? -big : big;
+  return ax < 0.625f ? small : (x != x ? x : big);
+}
+
 /* ---- autograd internals ----------------------------------------------- */
 typedef struct crl_node crl_node;
 typedef struct crl_edge {

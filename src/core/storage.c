@@ -5,6 +5,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -25,11 +26,85 @@ void crl__aligned_free(void *p) { free(p); }
  * (one allocation per tensor of fresh data). */
 #define HEAP_HDR ((sizeof(crl_storage) + 63) & ~(size_t)63)
 
+/* ---- cache of large blocks -------------------------------------------------
+ * glibc serves blocks above its mmap threshold with fresh mmaps, so every
+ * large temporary (activations, gradients, im2col buffers) costs page faults
+ * each training step. Freed large blocks are kept here by size class (4
+ * classes per doubling, so at most 19% over-allocation) and reused. Written
+ * by hand: a general-purpose allocator would not know crl's reuse pattern. */
+#define CACHE_MIN ((size_t)1 << 16)       /* blocks from 64 KiB */
+#define CACHE_MAX_BYTES ((size_t)1 << 29) /* keep at most 512 MiB */
+#define CACHE_CLASSES 128
+#define CACHE_PER_CLASS 8
+
+typedef struct {
+  pthread_mutex_t mu;
+  void *blocks[CACHE_CLASSES][CACHE_PER_CLASS];
+  int count[CACHE_CLASSES];
+  size_t bytes;
+} block_cache;
+
+static block_cache cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* size class of a block of n bytes (n >= CACHE_MIN), and its byte size */
+static int size_class(size_t n, size_t *class_bytes) {
+  int e = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^e < n */
+  size_t base = (size_t)1 << e, step = base / 4;
+  size_t q = (n - base + step - 1) / step; /* 1..4 */
+  *class_bytes = base + q * step;
+  int c = (e - 16) * 4 + (int)q - 1;
+  return c >= 0 && c < CACHE_CLASSES ? c : -1;
+}
+
+static void *heap_block(size_t total, size_t *got) {
+  size_t cb = total;
+  int c = total >= CACHE_MIN ? size_class(total, &cb) : -1;
+  if (c >= 0) {
+    pthread_mutex_lock(&cache.mu);
+    if (cache.count[c] > 0) {
+      void *b = cache.blocks[c][--cache.count[c]];
+      cache.bytes -= cb;
+      pthread_mutex_unlock(&cache.mu);
+      *got = cb;
+      return b;
+    }
+    pthread_mutex_unlock(&cache.mu);
+  }
+  *got = c >= 0 ? cb : total;
+  return crl__aligned_alloc(*got);
+}
+
+static void heap_free(void *block, size_t size) {
+  size_t cb;
+  int c = size >= CACHE_MIN ? size_class(size, &cb) : -1;
+  if (c >= 0 && cb == size) {
+    pthread_mutex_lock(&cache.mu);
+    if (cache.count[c] < CACHE_PER_CLASS &&
+        cache.bytes + size <= CACHE_MAX_BYTES) {
+      cache.blocks[c][cache.count[c]++] = block;
+      cache.bytes += size;
+      pthread_mutex_unlock(&cache.mu);
+      return;
+    }
+    pthread_mutex_unlock(&cache.mu);
+  }
+  crl__aligned_free(block);
+}
+
+__attribute__((destructor)) static void cache_drain(void) {
+  pthread_mutex_lock(&cache.mu);
+  for (int c = 0; c < CACHE_CLASSES; c++)
+    while (cache.count[c] > 0) free(cache.blocks[c][--cache.count[c]]);
+  cache.bytes = 0;
+  pthread_mutex_unlock(&cache.mu);
+}
+
 crl_storage *crl_storage_new(size_t nbytes, bool zero) {
   if (nbytes > (SIZE_MAX >> 2))
     return CRL_ERR_NULL(CRL_ENOMEM, "storage of %zu bytes is too large",
                         nbytes);
-  char *block = crl__aligned_alloc(HEAP_HDR + nbytes);
+  size_t got;
+  char *block = heap_block(HEAP_HDR + nbytes, &got);
   if (!block)
     return CRL_ERR_NULL(CRL_ENOMEM, "out of memory allocating %zu bytes",
                         nbytes);
@@ -40,6 +115,7 @@ crl_storage *crl_storage_new(size_t nbytes, bool zero) {
   s->device = CRL_DEVICE_CPU;
   s->data = block + HEAP_HDR;
   s->nbytes = nbytes;
+  s->map_len = got; /* the block's size, for the cache */
   s->writable = true;
   if (zero && nbytes) memset(s->data, 0, nbytes);
   return s;
@@ -204,7 +280,7 @@ void crl_storage_release(crl_storage *s) {
                                 memory_order_acq_rel) != 1)
     return;
   switch (s->kind) {
-  case CRL_STORAGE_HEAP: crl__aligned_free(s); return;
+  case CRL_STORAGE_HEAP: heap_free(s, s->map_len); return;
   case CRL_STORAGE_MMAP:
     if (s->map_base) munmap(s->map_base, s->map_len);
     break;

@@ -71,6 +71,14 @@ typedef struct {
   }
 
 static inline float uf32(int op, float x, double p0, double p1) {
+  /* float32 exp/tanh/sigmoid/silu without libm calls, so loops vectorize */
+  switch (op) {
+  case U_EXP: return crl__expf(x);
+  case U_TANH: return crl__tanhf(x);
+  case U_SIGMOID: return 1.0f / (1.0f + crl__expf(-x));
+  case U_SILU: return x / (1.0f + crl__expf(-x));
+  default: break;
+  }
   UNARY_EXPR(float, f)
 }
 static inline double uf64(int op, double x, double p0, double p1) {
@@ -192,6 +200,17 @@ static void unary_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
 
 static inline float df32(int op, float g, float x, float y, double p0,
                          double p1) {
+  switch (op) {
+  case U_SOFTPLUS: {
+    float z = x * (float)p0;
+    return z > (float)p1 ? g : g / (1.0f + crl__expf(-z));
+  }
+  case U_SILU: {
+    float sg = 1.0f / (1.0f + crl__expf(-x));
+    return g * (sg + x * sg * (1.0f - sg));
+  }
+  default: break;
+  }
   DERIV_EXPR(float, f)
 }
 static inline double df64(int op, double g, double x, double y, double p0,

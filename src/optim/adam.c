@@ -13,15 +13,6 @@
 
 enum { S_EXP_AVG, S_EXP_AVG_SQ, S_MAX_EXP_AVG_SQ };
 
-#define LD(V, W, ptr, k) ((k) == (W) ? CRL__VLOAD(V, ptr) : CRL__VLOADN(V, ptr, k))
-#define ST(W, ptr, val, k)                                                     \
-  do {                                                                         \
-    if ((k) == (W))                                                            \
-      CRL__VSTORE(ptr, val);                                                   \
-    else                                                                       \
-      CRL__VSTOREN(ptr, val, k);                                               \
-  } while (0)
-
 /* One fused pass over a parameter: vector chunks of W lanes, then the tail
  * as one partial chunk. Flags are loop-invariant branches. */
 #define ADAM_KERNEL(SUF, T, V, W, VSQRT, VMAX)                                 \
@@ -32,23 +23,23 @@ enum { S_EXP_AVG, S_EXP_AVG_SQ, S_MAX_EXP_AVG_SQ };
   static inline __attribute__((always_inline)) void adam_chunk_##SUF(          \
       T *p, const T *g, T *m, T *v, T *vm, int64_t i, int64_t k,               \
       const adam_k_##SUF *c) {                                                 \
-    V pv = LD(V, W, p + i, k), gv = LD(V, W, g + i, k);                        \
-    V mv = LD(V, W, m + i, k), vv = LD(V, W, v + i, k);                        \
+    V pv = CRL__VLD(V, W, p + i, k), gv = CRL__VLD(V, W, g + i, k);            \
+    V mv = CRL__VLD(V, W, m + i, k), vv = CRL__VLD(V, W, v + i, k);            \
     if (c->l2) gv = gv + c->wd * pv;                                           \
     if (c->decoupled) pv = pv * c->decay;                                      \
     mv = mv + c->b1c * (gv - mv);                                              \
     vv = c->b2 * vv + c->b2c * gv * gv;                                        \
     V den = vv;                                                                \
     if (c->ams) {                                                              \
-      V mx = VMAX(LD(V, W, vm + i, k), vv);                                    \
-      ST(W, vm + i, mx, k);                                                    \
+      V mx = VMAX(CRL__VLD(V, W, vm + i, k), vv);                              \
+      CRL__VST(W, vm + i, mx, k);                                              \
       den = mx;                                                                \
     }                                                                          \
     den = VSQRT(den) * c->inv_bc2s + c->eps;                                   \
     pv = pv - c->step_size * mv / den;                                         \
-    ST(W, p + i, pv, k);                                                       \
-    ST(W, m + i, mv, k);                                                       \
-    ST(W, v + i, vv, k);                                                       \
+    CRL__VST(W, p + i, pv, k);                                                 \
+    CRL__VST(W, m + i, mv, k);                                                 \
+    CRL__VST(W, v + i, vv, k);                                                 \
   }                                                                            \
   static void adam_run_##SUF(crl_tensor *p, const crl_tensor *g,               \
                              crl_tensor *const *st, const adam_k_##SUF *c) {   \
@@ -56,7 +47,8 @@ enum { S_EXP_AVG, S_EXP_AVG_SQ, S_MAX_EXP_AVG_SQ };
     T *vm = c->ams ? st[S_MAX_EXP_AVG_SQ]->data : v;                           \
     const T *gp = g->data;                                                     \
     int64_t n = p->numel, i = 0;                                               \
-    for (; i + W <= n; i += W) adam_chunk_##SUF(pp, gp, m, v, vm, i, W, c);    \
+    for (; i + W <= n; i += W)                                                 \
+      adam_chunk_##SUF(pp, gp, m, v, vm, i, W, c);                             \
     if (i < n) adam_chunk_##SUF(pp, gp, m, v, vm, i, n - i, c);                \
   }
 

@@ -33,8 +33,8 @@ typedef struct crl__optim_kind {
 struct crl_optimizer {
   const crl__optim_kind *kind;
   int n;
-  crl_tensor **params; /* retained */
-  crl_tensor **state;  /* n * CRL__OPT_NSTATE, retained, NULL if unused */
+  crl_tensor **params;  /* retained */
+  crl_tensor **state;   /* n * CRL__OPT_NSTATE, retained, NULL if unused */
   int64_t *param_steps; /* updates each parameter received (torch's
                            per-parameter state['step']) */
   int64_t steps;        /* successful crl_optimizer_step calls */
@@ -52,9 +52,8 @@ struct crl_optimizer {
  * opt is copied from `opt` (size bytes). */
 CRL_INTERNAL crl_optimizer *crl__optim_create(const char *op,
                                               const crl__optim_kind *kind,
-                                              crl_tensor *const *params,
-                                              int n, double lr,
-                                              const bool *use_state,
+                                              crl_tensor *const *params, int n,
+                                              double lr, const bool *use_state,
                                               const void *opt, size_t size);
 /* A finite, non-negative hyper-parameter, else CRL_EINVAL naming it. */
 CRL_INTERNAL int crl__optim_check_nonneg(const char *op, const char *what,
@@ -92,7 +91,8 @@ static inline crl__vf crl__vsqrt_f(crl__vf x) {
 #elif defined(__aarch64__)
   return (crl__vf)vsqrtq_f32((float32x4_t)x);
 #else
-  for (int k = 0; k < CRL__VF; k++) x[k] = sqrtf(x[k]);
+  for (int k = 0; k < CRL__VF; k++)
+    x[k] = sqrtf(x[k]);
   return x;
 #endif
 }
@@ -104,7 +104,8 @@ static inline crl__vd crl__vsqrt_d(crl__vd x) {
 #elif defined(__aarch64__)
   return (crl__vd)vsqrtq_f64((float64x2_t)x);
 #else
-  for (int k = 0; k < CRL__VD; k++) x[k] = sqrt(x[k]);
+  for (int k = 0; k < CRL__VD; k++)
+    x[k] = sqrt(x[k]);
   return x;
 #endif
 }
@@ -128,14 +129,32 @@ static inline crl__vd crl__vclamp0_d(crl__vd a) {
 
 /* Unaligned loads/stores of a whole vector, or of the first `k` lanes
  * (the rest read as 0) for the tail of an array. */
-#define CRL__VLOAD(V, ptr) ({ V v__; memcpy(&v__, (ptr), sizeof v__); v__; })
+#define CRL__VLOAD(V, ptr)                                                     \
+  ({                                                                           \
+    V v__;                                                                     \
+    memcpy(&v__, (ptr), sizeof v__);                                           \
+    v__;                                                                       \
+  })
 #define CRL__VSTORE(ptr, v) memcpy((ptr), &(v), sizeof(v))
 #define CRL__VLOADN(V, ptr, k)                                                 \
   ({                                                                           \
     V v__ = {0};                                                               \
-    memcpy(&v__, (ptr), (size_t)(k) * sizeof(v__[0]));                        \
+    memcpy(&v__, (ptr), (size_t)(k) * sizeof(v__[0]));                         \
     v__;                                                                       \
   })
-#define CRL__VSTOREN(ptr, v, k) memcpy((ptr), &(v), (size_t)(k) * sizeof((v)[0]))
+#define CRL__VSTOREN(ptr, v, k)                                                \
+  memcpy((ptr), &(v), (size_t)(k) * sizeof((v)[0]))
+
+/* Chunk k of an array at ptr, W lanes wide: a whole vector when k == W (the
+ * main loop; the test folds away once inlined), else the k-lane tail. */
+#define CRL__VLD(V, W, ptr, k)                                                 \
+  ((k) == (W) ? CRL__VLOAD(V, ptr) : CRL__VLOADN(V, ptr, k))
+#define CRL__VST(W, ptr, val, k)                                               \
+  do {                                                                         \
+    if ((k) == (W))                                                            \
+      CRL__VSTORE(ptr, val);                                                   \
+    else                                                                       \
+      CRL__VSTOREN(ptr, val, k);                                               \
+  } while (0)
 
 #endif

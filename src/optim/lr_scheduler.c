@@ -21,8 +21,7 @@ struct crl_lr_scheduler {
 static double lr_at(const crl_lr_scheduler *s) {
   double f = (double)(s->t < s->total ? s->t : s->total) / (double)s->total;
   if (s->kind == SCHED_LINEAR)
-    return s->base *
-           (s->start_factor + (s->end_factor - s->start_factor) * f);
+    return s->base * (s->start_factor + (s->end_factor - s->start_factor) * f);
   return s->eta_min + (s->base - s->eta_min) * (1 + cos(M_PI * f)) / 2;
 }
 

@@ -16,8 +16,7 @@ int crl__optim_check_nonneg(const char *op, const char *what, double v) {
 static int check_param(const char *op, crl_tensor *const *params, int i) {
   const crl_tensor *p = params[i];
   char b[160];
-  if (!p)
-    return crl__err(CRL_EINVAL, "%s: parameter %d is NULL", op, i);
+  if (!p) return crl__err(CRL_EINVAL, "%s: parameter %d is NULL", op, i);
   if (p->dtype != CRL_FLOAT32 && p->dtype != CRL_FLOAT64)
     return crl__err(CRL_EDTYPE,
                     "%s: parameter %d has dtype %s; parameters must be "
@@ -38,8 +37,8 @@ static int check_param(const char *op, crl_tensor *const *params, int i) {
   for (int j = 0; j < i; j++)
     if (params[j] == p)
       return crl__err(CRL_EINVAL,
-                      "%s: parameter %d is the same tensor as parameter %d",
-                      op, i, j);
+                      "%s: parameter %d is the same tensor as parameter %d", op,
+                      i, j);
   return 0;
 }
 
@@ -85,8 +84,7 @@ crl_optimizer *crl__optim_create(const char *op, const crl__optim_kind *kind,
   return o;
 oom:
   crl_optimizer_free(o);
-  return CRL_ERR_NULL(CRL_ENOMEM, "%s: out of memory for optimizer state",
-                      op);
+  return CRL_ERR_NULL(CRL_ENOMEM, "%s: out of memory for optimizer state", op);
 }
 
 void crl_optimizer_free(crl_optimizer *o) {
@@ -158,7 +156,8 @@ int crl_optimizer_step(crl_optimizer *o) {
 
 void crl_optimizer_zero_grad(crl_optimizer *o) {
   if (!o) return;
-  for (int i = 0; i < o->n; i++) crl_zero_grad(o->params[i]);
+  for (int i = 0; i < o->n; i++)
+    crl_zero_grad(o->params[i]);
 }
 
 double crl_optimizer_get_lr(const crl_optimizer *o) {
@@ -188,7 +187,8 @@ void crl_optimizer_set_steps(crl_optimizer *o, int64_t steps) {
     return;
   }
   o->steps = steps;
-  for (int i = 0; i < o->n; i++) o->param_steps[i] = steps;
+  for (int i = 0; i < o->n; i++)
+    o->param_steps[i] = steps;
 }
 
 const char *crl_optimizer_name(const crl_optimizer *o) {
@@ -212,7 +212,7 @@ crl_tensor *crl_optimizer_state(crl_optimizer *o, int i, const char *name) {
       crl_tensor *t = o->state[i * CRL__OPT_NSTATE + k];
       if (!t)
         crl__err(CRL_EKEY,
-                 "optimizer_state: %s keeps no '%s' with these options", 
+                 "optimizer_state: %s keeps no '%s' with these options",
                  o->kind->name, name);
       return t;
     }
@@ -238,8 +238,10 @@ static double sumsq_f32(const float *x, int64_t n) {
     }
     acc0 += acc1;
     float s = 0;
-    for (int k = 0; k < CRL__VF; k++) s += acc0[k];
-    for (; i < e; i++) s += x[i] * x[i];
+    for (int k = 0; k < CRL__VF; k++)
+      s += acc0[k];
+    for (; i < e; i++)
+      s += x[i] * x[i];
     total += s;
   }
   return total;
@@ -256,8 +258,10 @@ static double sumsq_f64(const double *x, int64_t n) {
   }
   acc0 += acc1;
   double s = 0;
-  for (int k = 0; k < CRL__VD; k++) s += acc0[k];
-  for (; i < n; i++) s += x[i] * x[i];
+  for (int k = 0; k < CRL__VD; k++)
+    s += acc0[k];
+  for (; i < n; i++)
+    s += x[i] * x[i];
   return s;
 }
 
@@ -266,8 +270,8 @@ double crl_clip_grad_norm(crl_tensor *const *params, int n, double max_norm) {
     return crl__err(CRL_EINVAL, "clip_grad_norm: %s",
                     n < 0 ? "negative parameter count" : "params is NULL");
   if (!(max_norm >= 0))
-    return crl__err(CRL_EINVAL,
-                    "clip_grad_norm: max_norm must be >= 0, got %g", max_norm);
+    return crl__err(CRL_EINVAL, "clip_grad_norm: max_norm must be >= 0, got %g",
+                    max_norm);
   for (int i = 0; i < n; i++) {
     const crl_tensor *p = params[i];
     char b[160];
@@ -309,14 +313,16 @@ double crl_clip_grad_norm(crl_tensor *const *params, int n, double max_norm) {
         crl__vf v = CRL__VLOAD(crl__vf, x + j) * c;
         CRL__VSTORE(x + j, v);
       }
-      for (; j < m; j++) x[j] *= c;
+      for (; j < m; j++)
+        x[j] *= c;
     } else {
       double *x = g->data;
       for (; j + CRL__VD <= m; j += CRL__VD) {
         crl__vd v = CRL__VLOAD(crl__vd, x + j) * coef;
         CRL__VSTORE(x + j, v);
       }
-      for (; j < m; j++) x[j] *= coef;
+      for (; j < m; j++)
+        x[j] *= coef;
     }
     g->version++;
   }

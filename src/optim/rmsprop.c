@@ -16,15 +16,6 @@
 
 enum { S_SQUARE_AVG, S_MOMENTUM_BUFFER, S_GRAD_AVG };
 
-#define LD(V, W, ptr, k) ((k) == (W) ? CRL__VLOAD(V, ptr) : CRL__VLOADN(V, ptr, k))
-#define ST(W, ptr, val, k)                                                     \
-  do {                                                                         \
-    if ((k) == (W))                                                            \
-      CRL__VSTORE(ptr, val);                                                   \
-    else                                                                       \
-      CRL__VSTOREN(ptr, val, k);                                               \
-  } while (0)
-
 #define RMS_KERNEL(SUF, T, V, W, VSQRT, VCLAMP0)                               \
   typedef struct {                                                             \
     T lr, wd, alpha, alpha_c, eps, mu;                                         \
@@ -33,27 +24,27 @@ enum { S_SQUARE_AVG, S_MOMENTUM_BUFFER, S_GRAD_AVG };
   static inline __attribute__((always_inline)) void rms_chunk_##SUF(           \
       T *p, const T *g, T *sq, T *b, T *ga, int64_t i, int64_t k,              \
       const rms_k_##SUF *c) {                                                  \
-    V pv = LD(V, W, p + i, k), gv = LD(V, W, g + i, k);                        \
+    V pv = CRL__VLD(V, W, p + i, k), gv = CRL__VLD(V, W, g + i, k);            \
     if (c->has_wd) gv = gv + c->wd * pv;                                       \
-    V sv = c->alpha * LD(V, W, sq + i, k) + c->alpha_c * gv * gv;              \
-    ST(W, sq + i, sv, k);                                                      \
+    V sv = c->alpha * CRL__VLD(V, W, sq + i, k) + c->alpha_c * gv * gv;        \
+    CRL__VST(W, sq + i, sv, k);                                                \
     V avg;                                                                     \
     if (c->centered) {                                                         \
-      V gav = LD(V, W, ga + i, k);                                             \
+      V gav = CRL__VLD(V, W, ga + i, k);                                       \
       gav = gav + c->alpha_c * (gv - gav);                                     \
-      ST(W, ga + i, gav, k);                                                   \
+      CRL__VST(W, ga + i, gav, k);                                             \
       avg = VSQRT(VCLAMP0(sv - gav * gav)) + c->eps;                           \
     } else {                                                                   \
       avg = VSQRT(sv) + c->eps;                                                \
     }                                                                          \
     if (c->has_mom) {                                                          \
-      V bv = c->mu * LD(V, W, b + i, k) + gv / avg;                            \
-      ST(W, b + i, bv, k);                                                     \
+      V bv = c->mu * CRL__VLD(V, W, b + i, k) + gv / avg;                      \
+      CRL__VST(W, b + i, bv, k);                                               \
       pv = pv - c->lr * bv;                                                    \
     } else {                                                                   \
       pv = pv - c->lr * gv / avg;                                              \
     }                                                                          \
-    ST(W, p + i, pv, k);                                                       \
+    CRL__VST(W, p + i, pv, k);                                                 \
   }                                                                            \
   static void rms_run_##SUF(crl_tensor *p, const crl_tensor *g,                \
                             crl_tensor *const *st, const rms_k_##SUF *c) {     \
@@ -62,7 +53,8 @@ enum { S_SQUARE_AVG, S_MOMENTUM_BUFFER, S_GRAD_AVG };
     T *ga = c->centered ? st[S_GRAD_AVG]->data : sq;                           \
     const T *gp = g->data;                                                     \
     int64_t n = p->numel, i = 0;                                               \
-    for (; i + W <= n; i += W) rms_chunk_##SUF(pp, gp, sq, b, ga, i, W, c);    \
+    for (; i + W <= n; i += W)                                                 \
+      rms_chunk_##SUF(pp, gp, sq, b, ga, i, W, c);                             \
     if (i < n) rms_chunk_##SUF(pp, gp, sq, b, ga, i, n - i, c);                \
   }
 

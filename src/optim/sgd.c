@@ -10,15 +10,6 @@
  * State: momentum_buffer (only when momentum != 0). */
 #include "internal.h"
 
-#define LD(V, W, ptr, k) ((k) == (W) ? CRL__VLOAD(V, ptr) : CRL__VLOADN(V, ptr, k))
-#define ST(W, ptr, val, k)                                                     \
-  do {                                                                         \
-    if ((k) == (W))                                                            \
-      CRL__VSTORE(ptr, val);                                                   \
-    else                                                                       \
-      CRL__VSTOREN(ptr, val, k);                                               \
-  } while (0)
-
 #define SGD_KERNEL(SUF, T, V, W)                                               \
   typedef struct {                                                             \
     T lr, wd, mu, damp_c;                                                      \
@@ -26,23 +17,24 @@
   } sgd_k_##SUF;                                                               \
   static inline __attribute__((always_inline)) void sgd_chunk_##SUF(           \
       T *p, const T *g, T *b, int64_t i, int64_t k, const sgd_k_##SUF *c) {    \
-    V pv = LD(V, W, p + i, k), gv = LD(V, W, g + i, k);                        \
+    V pv = CRL__VLD(V, W, p + i, k), gv = CRL__VLD(V, W, g + i, k);            \
     if (c->has_wd) gv = gv + c->wd * pv;                                       \
     if (c->has_mom) {                                                          \
       V bv = gv;                                                               \
-      if (!c->first) bv = c->mu * LD(V, W, b + i, k) + c->damp_c * gv;         \
-      ST(W, b + i, bv, k);                                                     \
+      if (!c->first) bv = c->mu * CRL__VLD(V, W, b + i, k) + c->damp_c * gv;   \
+      CRL__VST(W, b + i, bv, k);                                               \
       gv = c->nesterov ? gv + c->mu * bv : bv;                                 \
     }                                                                          \
     pv = pv - c->lr * gv;                                                      \
-    ST(W, p + i, pv, k);                                                       \
+    CRL__VST(W, p + i, pv, k);                                                 \
   }                                                                            \
   static void sgd_run_##SUF(crl_tensor *p, const crl_tensor *g, crl_tensor *b, \
                             const sgd_k_##SUF *c) {                            \
     T *pp = p->data, *bp = b ? b->data : p->data;                              \
     const T *gp = g->data;                                                     \
     int64_t n = p->numel, i = 0;                                               \
-    for (; i + W <= n; i += W) sgd_chunk_##SUF(pp, gp, bp, i, W, c);           \
+    for (; i + W <= n; i += W)                                                 \
+      sgd_chunk_##SUF(pp, gp, bp, i, W, c);                                    \
     if (i < n) sgd_chunk_##SUF(pp, gp, bp, i, n - i, c);                       \
   }
 
@@ -74,8 +66,8 @@ static void sgd_update(const crl_optimizer *o, crl_tensor *p,
 #undef FILL
 }
 
-static const crl__optim_kind sgd_kind = {"sgd", {"momentum_buffer"},
-                                         sgd_update};
+static const crl__optim_kind sgd_kind = {
+    "sgd", {"momentum_buffer"}, sgd_update};
 
 crl_optimizer *crl_sgd_new(crl_tensor *const *params, int n,
                            crl_sgd_options opt) {

@@ -43,8 +43,7 @@ static int check_fits(const char *op, const crl_td *dst, const char *key,
 
 /* Replace (or append) dst's local entry `key` by a tensor or nested
  * TensorDict. */
-static int put_local(crl_td *dst, const char *key, crl_tensor *t,
-                     crl_td *sub) {
+static int put_local(crl_td *dst, const char *key, crl_tensor *t, crl_td *sub) {
   int rc = t ? check_fits("step_mdp", dst, key, t->ndim, t->shape)
              : check_fits("step_mdp", dst, key, sub->bnd, sub->batch);
   if (rc) return rc;
@@ -127,9 +126,9 @@ crl_td *crl_td_step_mdp(crl_td *td, const crl_step_mdp_options *opt) {
   for (int i = 0; !rc && i < td->n; i++) {
     const td_entry *e = &td->e[i];
     if (i == ni) continue;
-    bool take = o->keep_other ? !mdp_excluded(e->key, o)
-                              : !o->exclude_action &&
-                                    strcmp(e->key, "action") == 0;
+    bool take = o->keep_other
+                    ? !mdp_excluded(e->key, o)
+                    : !o->exclude_action && strcmp(e->key, "action") == 0;
     if (take) {
       int r = mdp_set(out, e->key, e->t, e->sub);
       if (r < 0) rc = r;
@@ -148,7 +147,7 @@ crl_td *crl_td_step_mdp(crl_td *td, const crl_step_mdp_options *opt) {
   return crl__td_scope_end_keep(out);
 }
 
-/* ---- flatten_keys / unflatten_keys ----------------------------------------- */
+/* ---- flatten_keys / unflatten_keys --------------------------------------- */
 
 static int check_sep(const char *op, const char *sep) {
   if (!*sep) return crl__err(CRL_EINVAL, "%s: separator is empty", op);
@@ -249,8 +248,8 @@ crl_td *crl_td_flatten_keys(crl_td *td, const char *sep) {
   crl_scope_begin();
   crl_td *out = crl__td_new_raw(td->bnd, td->batch, td->device);
   origins org = {0};
-  int rc = out ? flatten_rec(out, td, NULL, NULL, sep, &org)
-               : crl_last_error_code();
+  int rc =
+      out ? flatten_rec(out, td, NULL, NULL, sep, &org) : crl_last_error_code();
   origins_free(&org);
   if (rc) {
     crl_scope_end();
@@ -326,11 +325,11 @@ static int unflatten_rec(crl_td *dst, const crl_td *src, const char *path,
       int j = crl__td_find_local(cur, c, strlen(c));
       if (e->t) {
         if (j >= 0)
-          rc = crl__err(CRL_EKEY, "%s: keys '%s' and '%s' both unflatten "
-                                  "to '%s'",
+          rc = crl__err(CRL_EKEY,
+                        "%s: keys '%s' and '%s' both unflatten "
+                        "to '%s'",
                         op, origins_of(org, target), orig, target);
-        else if (!(rc = check_fits(op, cur, orig, e->t->ndim,
-                                   e->t->shape)) &&
+        else if (!(rc = check_fits(op, cur, orig, e->t->ndim, e->t->shape)) &&
                  !(rc = crl__td_append(cur, c, strlen(c), e->t, NULL)))
           rc = origins_add(org, target, orig);
       } else if (j >= 0 && cur->e[j].t) {
@@ -340,8 +339,8 @@ static int unflatten_rec(crl_td *dst, const crl_td *src, const char *path,
                       op, origins_of(org, target), orig, target);
       } else {
         crl_td *n = j >= 0 ? cur->e[j].sub : NULL;
-        if (!n && !(rc = check_fits(op, cur, orig, e->sub->bnd,
-                                    e->sub->batch))) {
+        if (!n &&
+            !(rc = check_fits(op, cur, orig, e->sub->bnd, e->sub->batch))) {
           n = crl__td_new_raw(e->sub->bnd, e->sub->batch, e->sub->device);
           rc = n ? crl__td_append(cur, c, strlen(c), NULL, n)
                  : crl_last_error_code();

@@ -35,12 +35,12 @@
 #define MEMMAP_FORMAT "crl.td.memmap"
 #define MEMMAP_VERSION 1
 
-/* ---- leaves of a TensorDict tree ------------------------------------------- */
+/* ---- leaves of a TensorDict tree ----------------------------------------- */
 
 typedef struct {
-  crl_td *holder; /* the (nested) TensorDict holding the entry */
-  int idx;        /* entry index in holder */
-  char *key;      /* full nested key, '/'-joined */
+  crl_td *holder;  /* the (nested) TensorDict holding the entry */
+  int idx;         /* entry index in holder */
+  char *key;       /* full nested key, '/'-joined */
   crl_tensor *neu; /* replacement (scope-owned until swapped in) */
 } leaf_ref;
 
@@ -50,7 +50,8 @@ typedef struct {
 } leaf_list;
 
 static void leaves_free(leaf_list *l) {
-  for (int i = 0; i < l->n; i++) free(l->v[i].key);
+  for (int i = 0; i < l->n; i++)
+    free(l->v[i].key);
   free(l->v);
 }
 
@@ -119,14 +120,15 @@ static int check_leaves_cpu(const char *op, const leaf_list *l) {
   for (int i = 0; i < l->n; i++) {
     const crl_tensor *t = leaf_tensor(&l->v[i]);
     if (t->device.type != CRL_CPU)
-      return crl__err(CRL_EDEVICE, "%s: entry '%s' is on %s; only CPU "
-                                   "tensors can be shared or memory-mapped",
+      return crl__err(CRL_EDEVICE,
+                      "%s: entry '%s' is on %s; only CPU "
+                      "tensors can be shared or memory-mapped",
                       op, l->v[i].key, crl_device_name(t->device));
   }
   return 0;
 }
 
-/* ---- share_memory_ ------------------------------------------------------------ */
+/* ---- share_memory_ ------------------------------------------------------- */
 
 int crl_td_share_memory_(crl_td *td) {
   const char *op = "td_share_memory_";
@@ -146,8 +148,8 @@ int crl_td_share_memory_(crl_td *td) {
     if (!neu) {
       char msg[512];
       snprintf(msg, sizeof msg, "%s", crl_last_error());
-      rc = crl__err(crl_last_error_code(), "%s: entry '%s': %s", op,
-                    l.v[i].key, msg);
+      rc = crl__err(crl_last_error_code(), "%s: entry '%s': %s", op, l.v[i].key,
+                    msg);
       break;
     }
     crl__copy_into(neu, old);
@@ -160,7 +162,7 @@ int crl_td_share_memory_(crl_td *td) {
   return rc;
 }
 
-/* ---- paths ---------------------------------------------------------------------- */
+/* ---- paths --------------------------------------------------------------- */
 
 /* dir + "/" + rel + ext in new memory */
 static char *path_join(const char *dir, const char *rel, const char *ext) {
@@ -212,6 +214,17 @@ static int check_names(const char *op, const crl_td *td, const char *prefix) {
                       "%s: key '%s%s%s' cannot be used as a file name", op,
                       prefix ? prefix : "", prefix ? "/" : "", k);
     if (td->e[i].sub) {
+      /* its folder must not be the file of a sibling leaf, nor meta.json */
+      size_t l = strlen(k);
+      bool clash = !prefix && strcmp(k, "meta.json") == 0;
+      for (int j = 0; !clash && l > 4 && j < td->n; j++)
+        clash = td->e[j].t && strncmp(k, td->e[j].key, l - 4) == 0 &&
+                td->e[j].key[l - 4] == 0 && strcmp(k + l - 4, ".npy") == 0;
+      if (clash)
+        return crl__err(CRL_EKEY,
+                        "%s: nested key '%s%s%s' would be a folder with the "
+                        "name of a file of the memmap folder",
+                        op, prefix ? prefix : "", prefix ? "/" : "", k);
       char *key = join_key(prefix, k);
       if (!key) return crl_last_error_code();
       int rc = check_names(op, td->e[i].sub, key);
@@ -222,7 +235,7 @@ static int check_names(const char *op, const crl_td *td, const char *prefix) {
   return 0;
 }
 
-/* ---- meta.json: writing --------------------------------------------------------- */
+/* ---- meta.json: writing -------------------------------------------------- */
 
 static json_t *shape_json(int n, const int64_t *s) {
   json_t *a = json_array();
@@ -270,8 +283,8 @@ static int write_meta(const char *op, const crl_td *td, const char *folder) {
             jset(root, "batch_size", shape_json(td->bnd, td->batch)) &&
             jset(root, "device", json_string(crl_device_name(td->device))) &&
             jset(root, "entries", meta_entries(td));
-  char *text = ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
-                  : NULL;
+  char *text =
+      ok ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
   json_decref(root);
   if (!text) return crl__err(CRL_ENOMEM, "%s: out of memory (meta.json)", op);
   char *path = path_join(folder, "meta.json", "");
@@ -298,8 +311,8 @@ static int write_meta(const char *op, const crl_td *td, const char *folder) {
     if (!w || rename(tmp, path) != 0) {
       if (w) e = errno;
       unlink(tmp);
-      rc = crl__err(CRL_EIO, "%s: cannot write '%s': %s", op, path,
-                    strerror(e));
+      rc =
+          crl__err(CRL_EIO, "%s: cannot write '%s': %s", op, path, strerror(e));
     }
   }
   free(text);
@@ -308,7 +321,7 @@ static int write_meta(const char *op, const crl_td *td, const char *folder) {
   return rc;
 }
 
-/* ---- memmap_ ------------------------------------------------------------------ */
+/* ---- memmap_ ------------------------------------------------------------- */
 
 int crl_td_memmap_(crl_td *td, const char *folder) {
   const char *op = "td_memmap_";
@@ -316,8 +329,9 @@ int crl_td_memmap_(crl_td *td, const char *folder) {
   if (!folder || !*folder)
     return crl__err(CRL_EINVAL, "%s: folder is NULL or empty", op);
   if (td->device.type != CRL_CPU)
-    return crl__err(CRL_EDEVICE, "%s: TensorDict is on %s; only CPU "
-                                 "TensorDicts can be memory-mapped",
+    return crl__err(CRL_EDEVICE,
+                    "%s: TensorDict is on %s; only CPU "
+                    "TensorDicts can be memory-mapped",
                     op, crl_device_name(td->device));
   leaf_list l = {0};
   int rc = check_names(op, td, NULL);
@@ -337,13 +351,12 @@ int crl_td_memmap_(crl_td *td, const char *folder) {
       rc = mkdir_p(op, path, strlen(folder) + 1 + (size_t)(slash - key));
     crl_tensor *old = leaf_tensor(&l.v[i]);
     crl_tensor *neu =
-        rc ? NULL : crl_tensor_create_npy(path, old->dtype, old->ndim,
-                                          old->shape);
+        rc ? NULL
+           : crl_tensor_create_npy(path, old->dtype, old->ndim, old->shape);
     if (!rc && !neu) {
       char msg[1024];
       snprintf(msg, sizeof msg, "%s", crl_last_error());
-      rc = crl__err(crl_last_error_code(), "%s: entry '%s': %s", op, key,
-                    msg);
+      rc = crl__err(crl_last_error_code(), "%s: entry '%s': %s", op, key, msg);
     }
     free(path);
     if (rc) break;
@@ -358,7 +371,7 @@ int crl_td_memmap_(crl_td *td, const char *folder) {
   return rc;
 }
 
-/* ---- meta.json: reading --------------------------------------------------------- */
+/* ---- meta.json: reading -------------------------------------------------- */
 
 typedef struct {
   const char *op;
@@ -390,11 +403,10 @@ static int read_shape(const loader *c, const json_t *o, const char *field,
   char w[300];
   const json_t *a = json_object_get(o, field);
   if (!a)
-    return meta_err(c, "%s has no '%s' field", where(key, w, sizeof w),
-                    field);
+    return meta_err(c, "%s has no '%s' field", where(key, w, sizeof w), field);
   if (!json_is_array(a))
-    return meta_err(c, "'%s' of %s must be an array of integers, not %s",
-                    field, where(key, w, sizeof w),
+    return meta_err(c, "'%s' of %s must be an array of integers, not %s", field,
+                    where(key, w, sizeof w),
                     json_is_object(a)   ? "an object"
                     : json_is_string(a) ? "a string"
                                         : "a scalar");
@@ -449,9 +461,9 @@ static bool prefix_of(int np, const int64_t *p, int n, const int64_t *s) {
 }
 
 /* Open one leaf file and check it against the meta. New reference. */
-static crl_tensor *open_leaf(const loader *c, const char *dir,
-                             const char *name, const char *key, crl_dtype dt,
-                             int nd, const int64_t *shape) {
+static crl_tensor *open_leaf(const loader *c, const char *dir, const char *name,
+                             const char *key, crl_dtype dt, int nd,
+                             const int64_t *shape) {
   char *path = path_join(dir, name, ".npy");
   if (!path) return NULL;
   crl_tensor *t = NULL;
@@ -492,7 +504,8 @@ static int load_entries(const loader *c, crl_td *td, const json_t *o,
                         const char *dir, const char *key) {
   char w[300];
   const json_t *ents = json_object_get(o, "entries");
-  if (!ents) return meta_err(c, "%s has no 'entries' field", where(key, w, 300));
+  if (!ents)
+    return meta_err(c, "%s has no 'entries' field", where(key, w, 300));
   if (!json_is_array(ents))
     return meta_err(c, "'entries' of %s must be an array",
                     where(key, w, sizeof w));
@@ -506,12 +519,12 @@ static int load_entries(const loader *c, crl_td *td, const json_t *o,
     snprintf(ctx, sizeof ctx, "entry %zu of %s", i, where(key, w, sizeof w));
     const json_t *kv = json_object_get(e, "key");
     if (!kv || !json_is_string(kv))
-      return meta_err(c, "%s has %s 'key'", ctx,
-                      kv ? "a non-string" : "no");
+      return meta_err(c, "%s has %s 'key'", ctx, kv ? "a non-string" : "no");
     const char *name = json_string_value(kv);
     if (strlen(name) != json_string_length(kv) || !plain_name(name))
-      return meta_err(c, "%s has an invalid key '%s' (empty, '.', '..' or "
-                         "containing '/')",
+      return meta_err(c,
+                      "%s has an invalid key '%s' (empty, '.', '..' or "
+                      "containing '/')",
                       ctx, name);
     if (crl__td_find_local(td, name, strlen(name)) >= 0)
       return meta_err(c, "%s repeats the key '%s'", ctx, name);
@@ -530,8 +543,9 @@ static int load_entries(const loader *c, crl_td *td, const json_t *o,
         rc = meta_err(c, "'%s' has unknown dtype '%s'", full, dts);
       if (!rc) rc = read_shape(c, e, "shape", full, &nd, shape);
       if (!rc && !prefix_of(td->bnd, td->batch, nd, shape))
-        rc = meta_err(c, "entry '%s' has shape %s, whose leading dims are "
-                         "not the batch size %s",
+        rc = meta_err(c,
+                      "entry '%s' has shape %s, whose leading dims are "
+                      "not the batch size %s",
                       full, crl_shape_str(nd, shape, b1, sizeof b1),
                       crl_shape_str(td->bnd, td->batch, b2, sizeof b2));
       if (!rc) {
@@ -542,8 +556,9 @@ static int load_entries(const loader *c, crl_td *td, const json_t *o,
     } else if (strcmp(type, "tensordict") == 0) {
       rc = read_shape(c, e, "batch_size", full, &nd, shape);
       if (!rc && !prefix_of(td->bnd, td->batch, nd, shape))
-        rc = meta_err(c, "nested '%s' has batch size %s, which does not start "
-                         "with its parent's %s",
+        rc = meta_err(c,
+                      "nested '%s' has batch size %s, which does not start "
+                      "with its parent's %s",
                       full, crl_shape_str(nd, shape, b1, sizeof b1),
                       crl_shape_str(td->bnd, td->batch, b2, sizeof b2));
       crl_td *sub = rc ? NULL : crl__td_new_raw(nd, shape, td->device);
@@ -554,8 +569,9 @@ static int load_entries(const loader *c, crl_td *td, const json_t *o,
       if (!rc) rc = crl__td_append(td, name, strlen(name), NULL, sub);
       free(subdir);
     } else {
-      rc = meta_err(c, "'%s' has type '%s' (expected 'tensor' or "
-                       "'tensordict')",
+      rc = meta_err(c,
+                    "'%s' has type '%s' (expected 'tensor' or "
+                    "'tensordict')",
                     full, type);
     }
     free(full);
@@ -572,12 +588,10 @@ static int check_root(const loader *c, const json_t *root) {
   const char *fmt = read_string(c, root, "format", NULL, &rc);
   if (!fmt) return rc;
   if (strcmp(fmt, MEMMAP_FORMAT) != 0)
-    return meta_err(c, "'format' is '%s', expected '%s'", fmt,
-                    MEMMAP_FORMAT);
+    return meta_err(c, "'format' is '%s', expected '%s'", fmt, MEMMAP_FORMAT);
   const json_t *ver = json_object_get(root, "version");
   if (!ver) return meta_err(c, "the root has no 'version' field");
-  if (!json_is_integer(ver))
-    return meta_err(c, "'version' must be an integer");
+  if (!json_is_integer(ver)) return meta_err(c, "'version' must be an integer");
   if (json_integer_value(ver) != MEMMAP_VERSION)
     return meta_err(c, "version %lld is not supported (this build reads %d)",
                     (long long)json_integer_value(ver), MEMMAP_VERSION);

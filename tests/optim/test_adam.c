@@ -7,14 +7,16 @@
 
 static crl_tensor *param(crl_dtype dt, int64_t n, const double *v) {
   crl_tensor *p = crl_zeros(dt, CRL_SHAPE(n));
-  for (int64_t i = 0; i < n; i++) crl_tensor_set_flat(p, i, v[i]);
+  for (int64_t i = 0; i < n; i++)
+    crl_tensor_set_flat(p, i, v[i]);
   crl_set_requires_grad(p, true);
   return p;
 }
 
 static void set_grad(crl_tensor *p, const double *g) {
   crl_tensor *t = crl_zeros(p->dtype, p->ndim, p->shape);
-  for (int64_t i = 0; i < p->numel; i++) crl_tensor_set_flat(t, i, g[i]);
+  for (int64_t i = 0; i < p->numel; i++)
+    crl_tensor_set_flat(t, i, g[i]);
   crl_tensor_release(p->grad);
   p->grad = crl_tensor_retain(t);
 }
@@ -23,8 +25,7 @@ static void assert_close(const crl_tensor *t, const double *ref, double tol) {
   for (int64_t i = 0; i < t->numel; i++) {
     double v = crl_tensor_get_flat(t, i);
     if (!(fabs(v - ref[i]) <= tol * (1 + fabs(ref[i]))))
-      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v,
-               ref[i]);
+      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v, ref[i]);
   }
 }
 
@@ -59,11 +60,14 @@ static void run_case(crl_dtype dt, int64_t n, crl_adam_options o, bool adamw,
   enum { N = 1100 };
   double p[N], g[N], m[N] = {0}, v[N] = {0}, vm[N] = {0};
   assert_true(n <= N);
-  for (int64_t i = 0; i < n; i++) p[i] = 0.5 - 0.01 * (double)(i % 97);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = 0.5 - 0.01 * (double)(i % 97);
   crl_tensor *tp = param(dt, n, p);
-  crl_optimizer *opt = adamw ? crl_adamw_new(&tp, 1, o) : crl_adam_new(&tp, 1, o);
+  crl_optimizer *opt =
+      adamw ? crl_adamw_new(&tp, 1, o) : crl_adam_new(&tp, 1, o);
   CRL_CHECK_PTR(opt);
-  for (int64_t i = 0; i < n; i++) p[i] = crl_tensor_get_flat(tp, i);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = crl_tensor_get_flat(tp, i);
   double scale[4] = {1, -0.1, 0.5, -0.01};
   for (int t = 1; t <= steps; t++) {
     for (int64_t i = 0; i < n; i++) {
@@ -122,8 +126,7 @@ static void test_defaults(void **state) {
   /* beta1 = .9, beta2 = .999, eps = 1e-8 */
   ASSERT_NEAR(crl_item(p), -1e-3 * 4 / (4 + 1e-8), 1e-17);
   ASSERT_NEAR(crl_item(crl_optimizer_state(o, 0, "exp_avg")), 0.4, 1e-15);
-  ASSERT_NEAR(crl_item(crl_optimizer_state(o, 0, "exp_avg_sq")), 0.016,
-              1e-16);
+  ASSERT_NEAR(crl_item(crl_optimizer_state(o, 0, "exp_avg_sq")), 0.016, 1e-16);
   crl_optimizer_free(o);
   o = crl_adamw_new(&p, 1, (crl_adam_options){.weight_decay = 0.01});
   assert_string_equal(crl_optimizer_name(o), "adamw");
@@ -134,12 +137,18 @@ static void test_against_reference(void **state) {
   (void)state;
   crl_adam_options cases[] = {
       {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
-      {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6,
+      {.lr = 0.05,
+       .beta1 = 0.8,
+       .beta2 = 0.99,
+       .eps = 1e-6,
        .weight_decay = 0.1},
-      {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+      {.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .amsgrad = true},
+      {.lr = 0.02,
+       .beta1 = 0.5,
+       .beta2 = 0.9,
+       .eps = 1e-3,
+       .weight_decay = 0.05,
        .amsgrad = true},
-      {.lr = 0.02, .beta1 = 0.5, .beta2 = 0.9, .eps = 1e-3,
-       .weight_decay = 0.05, .amsgrad = true},
       {.lr = 0.01, .beta1 = 0, .beta2 = 0.9, .eps = 1e-8}, /* beta1 = 0 */
   };
   int64_t sizes[] = {1, 5, 8, 9, 1003};
@@ -156,8 +165,8 @@ static void test_amsgrad_keeps_max(void **state) {
   /* g = 1 then 0: v1 = .001, v2 = .000999 < v1, so amsgrad divides by
    * sqrt(v1) (raw max, as torch) at step 2. */
   crl_tensor *p = param(CRL_FLOAT64, 1, (double[]){0});
-  crl_adam_options ao = {.lr = 1, .beta1 = 0.9, .beta2 = 0.999,
-                         .eps = 1e-8, .amsgrad = true};
+  crl_adam_options ao = {
+      .lr = 1, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .amsgrad = true};
   crl_optimizer *o = crl_adam_new(&p, 1, ao);
   set_grad(p, (double[]){1});
   CRL_CHECK_OK(crl_optimizer_step(o));
@@ -180,8 +189,8 @@ static void test_adamw_decoupled(void **state) {
   /* zero gradient: Adam's step is 0/(0+eps) = 0 and only the decay acts:
    * p *= 1 - lr * wd each step (Adam with L2 would instead move by ~lr) */
   crl_tensor *p = param(CRL_FLOAT64, 2, (double[]){2, -4});
-  crl_optimizer *o = crl_adamw_new(
-      &p, 1, (crl_adam_options){.lr = 0.1, .weight_decay = 0.5});
+  crl_optimizer *o =
+      crl_adamw_new(&p, 1, (crl_adam_options){.lr = 0.1, .weight_decay = 0.5});
   set_grad(p, (double[]){0, 0});
   CRL_CHECK_OK(crl_optimizer_step(o));
   CRL_CHECK_OK(crl_optimizer_step(o));
@@ -238,11 +247,11 @@ static void test_errors(void **state) {
   crl_tensor *p = param(CRL_FLOAT32, 2, (double[]){1, 2});
   assert_null(crl_adam_new(&p, 1, (crl_adam_options){.lr = -0.1}));
   CRL_ASSERT_ERR_HAS("adam: lr must be finite and >= 0, got -0.1");
-  assert_null(crl_adamw_new(&p, 1,
-                            (crl_adam_options){.beta1 = 1, .beta2 = 0.9}));
+  assert_null(
+      crl_adamw_new(&p, 1, (crl_adam_options){.beta1 = 1, .beta2 = 0.9}));
   CRL_ASSERT_ERR_HAS("adamw: beta1 must be in [0, 1), got 1");
-  assert_null(crl_adam_new(&p, 1,
-                           (crl_adam_options){.beta1 = 0.9, .beta2 = -1}));
+  assert_null(
+      crl_adam_new(&p, 1, (crl_adam_options){.beta1 = 0.9, .beta2 = -1}));
   CRL_ASSERT_ERR_HAS("beta2 must be in [0, 1)");
   assert_null(crl_adam_new(&p, 1, (crl_adam_options){.eps = -1}));
   CRL_ASSERT_ERR_HAS("eps must be finite and >= 0");
@@ -255,8 +264,8 @@ static void test_errors(void **state) {
   CRL_ASSERT_ERR_HAS("optimizer_step (adam): grad of parameter 0 has shape "
                      "[1, 2] but the parameter has shape [2]");
   assert_tensor_values(p, (double[]){1, 2}, 2, 0);
-  assert_tensor_values(crl_optimizer_state(o, 0, "exp_avg"),
-                       (double[]){0, 0}, 2, 0);
+  assert_tensor_values(crl_optimizer_state(o, 0, "exp_avg"), (double[]){0, 0},
+                       2, 0);
   crl_optimizer_free(o);
 }
 

@@ -9,7 +9,8 @@
 
 static crl_tensor *param(crl_dtype dt, int64_t n, const double *v) {
   crl_tensor *p = crl_zeros(dt, CRL_SHAPE(n));
-  for (int64_t i = 0; i < n; i++) crl_tensor_set_flat(p, i, v[i]);
+  for (int64_t i = 0; i < n; i++)
+    crl_tensor_set_flat(p, i, v[i]);
   crl_set_requires_grad(p, true);
   return p;
 }
@@ -17,7 +18,8 @@ static crl_tensor *param(crl_dtype dt, int64_t n, const double *v) {
 /* Give p a gradient (replacing any). */
 static void set_grad(crl_tensor *p, const double *g) {
   crl_tensor *t = crl_zeros(p->dtype, p->ndim, p->shape);
-  for (int64_t i = 0; i < p->numel; i++) crl_tensor_set_flat(t, i, g[i]);
+  for (int64_t i = 0; i < p->numel; i++)
+    crl_tensor_set_flat(t, i, g[i]);
   crl_tensor_release(p->grad);
   p->grad = crl_tensor_retain(t);
 }
@@ -27,8 +29,7 @@ static void assert_close(const crl_tensor *t, const double *ref, double tol) {
     double v = crl_tensor_get_flat(t, i);
     double e = tol * (1 + fabs(ref[i]));
     if (!(fabs(v - ref[i]) <= e))
-      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v,
-               ref[i]);
+      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v, ref[i]);
   }
 }
 
@@ -56,12 +57,14 @@ static void run_case(crl_dtype dt, int64_t n, crl_sgd_options o, int steps,
                      double tol) {
   double p[1100], buf[1100] = {0}, g[1100];
   assert_true(n <= 1100);
-  for (int64_t i = 0; i < n; i++) p[i] = 0.5 - 0.01 * (double)(i % 97);
+  for (int64_t i = 0; i < n; i++)
+    p[i] = 0.5 - 0.01 * (double)(i % 97);
   crl_tensor *tp = param(dt, n, p);
   crl_optimizer *opt = crl_sgd_new(&tp, 1, o);
   CRL_CHECK_PTR(opt);
   if (dt == CRL_FLOAT32) /* the reference starts from the stored values */
-    for (int64_t i = 0; i < n; i++) p[i] = crl_tensor_get_flat(tp, i);
+    for (int64_t i = 0; i < n; i++)
+      p[i] = crl_tensor_get_flat(tp, i);
   for (int t = 1; t <= steps; t++) {
     for (int64_t i = 0; i < n; i++)
       g[i] = (dt == CRL_FLOAT32 ? (double)(float)(0.3 * t - 0.002 * (double)i)
@@ -107,8 +110,8 @@ static void test_momentum_hand_computed(void **state) {
   for (int t = 0; t < 3; t++) {
     CRL_CHECK_OK(crl_optimizer_step(o));
     ASSERT_NEAR(crl_item(p), expect[t], 1e-14);
-    ASSERT_NEAR(crl_item(crl_optimizer_state(o, 0, "momentum_buffer")),
-                bufs[t], 1e-14);
+    ASSERT_NEAR(crl_item(crl_optimizer_state(o, 0, "momentum_buffer")), bufs[t],
+                1e-14);
   }
   crl_optimizer_free(o);
   /* nesterov, momentum 0.5, g = 1, lr 1: b1 = 1, step g + .5 b = 1.5;
@@ -220,10 +223,10 @@ static void test_creation_errors(void **state) {
   CRL_ASSERT_ERR_HAS("sgd: lr must be finite and >= 0, got -1");
   assert_null(crl_sgd_new(&p, 1, (crl_sgd_options){.lr = 1, .nesterov = 1}));
   CRL_ASSERT_ERR_HAS("nesterov needs momentum > 0 and dampening 0");
-  assert_null(crl_sgd_new(&p, 1,
-                          (crl_sgd_options){.lr = 1, .momentum = 0.9,
-                                            .dampening = 0.1,
-                                            .nesterov = 1}));
+  assert_null(crl_sgd_new(
+      &p, 1,
+      (crl_sgd_options){
+          .lr = 1, .momentum = 0.9, .dampening = 0.1, .nesterov = 1}));
   CRL_ASSERT_ERR_HAS("dampening 0.1");
   assert_null(crl_sgd_new(&p, 1, (crl_sgd_options){.lr = 1, .momentum = -1}));
   CRL_ASSERT_ERR_HAS("momentum must be finite and >= 0");
@@ -296,8 +299,8 @@ static void test_step_errors_leave_params(void **state) {
 static void test_with_autograd(void **state) {
   (void)state;
   crl_tensor *p = param(CRL_FLOAT32, 3, (double[]){0, 0, 0});
-  crl_tensor *target = crl_from_array(CRL_FLOAT32, CRL_SHAPE(3),
-                                      (float[]){1, -2, 3});
+  crl_tensor *target =
+      crl_from_array(CRL_FLOAT32, CRL_SHAPE(3), (float[]){1, -2, 3});
   crl_optimizer *o =
       crl_sgd_new(&p, 1, (crl_sgd_options){.lr = 0.05, .momentum = 0.9});
   for (int it = 0; it < 300; it++) {

@@ -14,7 +14,8 @@ typedef struct {
 static crl_tensor *vals(crl_dtype dt, double base) {
   double v[3] = {base, base + 1, base + 2};
   crl_tensor *t = crl_empty(dt, CRL_SHAPE(3));
-  for (int i = 0; i < 3; i++) crl_tensor_set_flat(t, i, v[i]);
+  for (int i = 0; i < 3; i++)
+    crl_tensor_set_flat(t, i, v[i]);
   return t;
 }
 
@@ -72,42 +73,53 @@ static void test_defaults(void **state) {
   CRL_CHECK_OK(crl_tensor_set_flat(crl_td_get(out, "obs"), 1, -7));
   ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(f.td, "next/obs"), 1), -7, 0);
   /* the input is unchanged structurally */
-  assert_keys(f.td, true, "done,reward,extra,next/done,next/reward,next/obs,"
-                          "obs,action");
+  assert_keys(f.td, true,
+              "done,reward,extra,next/done,next/reward,next/obs,"
+              "obs,action");
 }
 
 static void test_options(void **state) {
   (void)state;
   mdp_fixture f = make_fixture();
-  crl_step_mdp_options o = {.keep_other = true, .exclude_reward = true,
-                            .exclude_done = true, .exclude_action = true};
+  crl_step_mdp_options o = {.keep_other = true,
+                            .exclude_reward = true,
+                            .exclude_done = true,
+                            .exclude_action = true};
   crl_td *out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "extra,obs");
 
-  o = (crl_step_mdp_options){.keep_other = true, .exclude_reward = false,
-                             .exclude_done = false, .exclude_action = true};
+  o = (crl_step_mdp_options){.keep_other = true,
+                             .exclude_reward = false,
+                             .exclude_done = false,
+                             .exclude_action = true};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "done,reward,extra,obs");
   assert_ptr_equal(crl_td_get(out, "reward"), f.nreward); /* from next */
 
-  o = (crl_step_mdp_options){.keep_other = true, .exclude_reward = true,
-                             .exclude_done = false, .exclude_action = false};
+  o = (crl_step_mdp_options){.keep_other = true,
+                             .exclude_reward = true,
+                             .exclude_done = false,
+                             .exclude_action = false};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "done,extra,obs,action");
   assert_ptr_equal(crl_td_get(out, "action"), f.action);
 
-  o = (crl_step_mdp_options){.keep_other = false, .exclude_reward = true,
-                             .exclude_done = false, .exclude_action = true};
+  o = (crl_step_mdp_options){.keep_other = false,
+                             .exclude_reward = true,
+                             .exclude_done = false,
+                             .exclude_action = true};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "done,obs");
 
   /* keep_other false but action kept: only the action of the root */
-  o = (crl_step_mdp_options){.keep_other = false, .exclude_reward = false,
-                             .exclude_done = false, .exclude_action = false};
+  o = (crl_step_mdp_options){.keep_other = false,
+                             .exclude_reward = false,
+                             .exclude_done = false,
+                             .exclude_action = false};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "action,done,reward,obs");
@@ -129,8 +141,10 @@ static void test_terminated_truncated(void **state) {
   crl_td *out = crl_td_step_mdp(td, NULL);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "observation,terminated,done,truncated");
-  crl_step_mdp_options o = {.keep_other = true, .exclude_reward = true,
-                            .exclude_done = true, .exclude_action = true};
+  crl_step_mdp_options o = {.keep_other = true,
+                            .exclude_reward = true,
+                            .exclude_done = true,
+                            .exclude_action = true};
   out = crl_td_step_mdp(td, &o);
   CRL_CHECK_PTR(out);
   assert_keys(out, true, "observation");
@@ -178,8 +192,8 @@ static void test_chain(void **state) {
   CRL_CHECK_OK(crl_td_set(td, "x", crl_zeros(CRL_FLOAT64, CRL_SHAPE(1))));
   for (int t = 0; t < 5; t++) {
     crl_tensor *x = crl_td_get(td, "x");
-    crl_tensor *nx = crl_full(CRL_FLOAT64, CRL_SHAPE(1),
-                              crl_tensor_get_flat(x, 0) + 1.5);
+    crl_tensor *nx =
+        crl_full(CRL_FLOAT64, CRL_SHAPE(1), crl_tensor_get_flat(x, 0) + 1.5);
     CRL_CHECK_OK(crl_td_set(td, "action", nx));
     CRL_CHECK_OK(crl_td_set(td, "next/x", nx));
     CRL_CHECK_OK(crl_td_set(td, "next/reward", nx));

@@ -82,9 +82,8 @@ static crl_tensor *filled(crl_dtype dt, int ndim, const int64_t *shape,
 }
 
 static const char *const KEYS[] = {
-    "f32",          "f64",           "i64",      "next/i32",
-    "next/obs/u8",  "next/obs/flag", "scalar",   "empty",
-    "wide/w",
+    "f32",           "f64",    "i64",   "next/i32", "next/obs/u8",
+    "next/obs/flag", "scalar", "empty", "wide/w",
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -94,14 +93,14 @@ static crl_td *make_td(void) {
       crl_td_set(td, "f32", filled(CRL_FLOAT32, CRL_SHAPE(3, 2), 0.5, -1)));
   CRL_CHECK_OK(
       crl_td_set(td, "f64", filled(CRL_FLOAT64, CRL_SHAPE(3), 1e-3, 1e10)));
-  CRL_CHECK_OK(crl_td_set(td, "i64",
-                          filled(CRL_INT64, CRL_SHAPE(3, 1), 1e12, -5e12)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "i64", filled(CRL_INT64, CRL_SHAPE(3, 1), 1e12, -5e12)));
   CRL_CHECK_OK(crl_td_set(td, "next/i32",
                           filled(CRL_INT32, CRL_SHAPE(3, 2, 2), -3, 100)));
-  CRL_CHECK_OK(crl_td_set(td, "next/obs/u8",
-                          filled(CRL_UINT8, CRL_SHAPE(3, 4), 17, 1)));
-  CRL_CHECK_OK(crl_td_set(td, "next/obs/flag",
-                          filled(CRL_BOOL, CRL_SHAPE(3, 5), 0, 1)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "next/obs/u8", filled(CRL_UINT8, CRL_SHAPE(3, 4), 17, 1)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "next/obs/flag", filled(CRL_BOOL, CRL_SHAPE(3, 5), 0, 1)));
   CRL_CHECK_OK(
       crl_td_set(td, "scalar", filled(CRL_FLOAT32, CRL_SHAPE(3), 1, 0.25)));
   CRL_CHECK_OK(
@@ -134,13 +133,15 @@ static void assert_same_td(const crl_td *a, const crl_td *b) {
   assert_int_equal(ka.n, kb.n);
   for (int i = 0; i < ka.n; i++) {
     assert_string_equal(ka.keys[i], kb.keys[i]); /* same order */
-    crl_tensor *ta = crl_td_find(a, ka.keys[i]), *tb = crl_td_find(b, kb.keys[i]);
+    crl_tensor *ta = crl_td_find(a, ka.keys[i]),
+               *tb = crl_td_find(b, kb.keys[i]);
     if (ta || tb) {
       assert_non_null(ta);
       assert_non_null(tb);
       assert_same_tensor(ta, tb, ka.keys[i]);
     } else {
-      crl_td *sa = crl_td_get_td(a, ka.keys[i]), *sb = crl_td_get_td(b, kb.keys[i]);
+      crl_td *sa = crl_td_get_td(a, ka.keys[i]),
+             *sb = crl_td_get_td(b, kb.keys[i]);
       assert_int_equal(crl_td_batch_ndim(sa), crl_td_batch_ndim(sb));
       for (int d = 0; d < crl_td_batch_ndim(sa); d++)
         assert_int_equal(crl_td_batch_size(sa)[d], crl_td_batch_size(sb)[d]);
@@ -213,7 +214,7 @@ static void test_batch_scalar_td(void **state) {
   tmp_free(&d);
 }
 
-/* ---- NumPy's .npy rules, checked on the bytes ------------------------------ */
+/* ---- NumPy's .npy rules, checked on the bytes ---------------------------- */
 
 static void check_npy(const char *path, const char *descr, const char *shape,
                       const crl_tensor *vals) {
@@ -299,8 +300,8 @@ static void test_meta_json(void **state) {
   assert_int_equal(json_array_size(bs), 1);
   assert_int_equal(json_integer_value(json_array_get(bs, 0)), 3);
   json_t *ents = json_object_get(m, "entries");
-  const char *order[] = {"f32", "f64", "i64", "next", "scalar",
-                         "empty", "wide", "nothing"};
+  const char *order[] = {"f32",    "f64",   "i64",  "next",
+                         "scalar", "empty", "wide", "nothing"};
   assert_int_equal(json_array_size(ents), 8);
   for (int i = 0; i < 8; i++)
     assert_string_equal(
@@ -322,7 +323,7 @@ static void test_meta_json(void **state) {
   tmp_free(&d);
 }
 
-/* ---- corrupted folders ---------------------------------------------------- */
+/* ---- corrupted folders --------------------------------------------------- */
 
 /* Rewrite meta.json with a jansson edit applied. */
 typedef void (*meta_edit)(json_t *m);
@@ -382,12 +383,10 @@ static void entries_object(json_t *m) {
   json_object_set_new(m, "entries", json_object());
 }
 static void meta_shape_wrong(json_t *m) { /* meta says [3, 3], file [3, 2] */
-  json_array_set_new(json_object_get(entry(m, 0), "shape"), 1,
-                     json_integer(3));
+  json_array_set_new(json_object_get(entry(m, 0), "shape"), 1, json_integer(3));
 }
 static void batch_not_prefix(json_t *m) {
-  json_array_set_new(json_object_get(entry(m, 0), "shape"), 0,
-                     json_integer(4));
+  json_array_set_new(json_object_get(entry(m, 0), "shape"), 0, json_integer(4));
 }
 static void sub_batch_bad(json_t *m) { /* nested "next" with batch [5] */
   json_array_set_new(json_object_get(entry(m, 3), "batch_size"), 0,
@@ -418,16 +417,18 @@ static void test_corrupt_meta(void **state) {
   expect_refused(&d, drop_batch, CRL_EFORMAT, meta, "no 'batch_size' field");
   expect_refused(&d, batch_string, CRL_EFORMAT, "'batch_size' of the root",
                  "must be an array of integers, not a string");
-  expect_refused(&d, batch_negative, CRL_EFORMAT, "dim 0 is not a "
-                                                  "non-negative integer",
+  expect_refused(&d, batch_negative, CRL_EFORMAT,
+                 "dim 0 is not a "
+                 "non-negative integer",
                  NULL);
   expect_refused(&d, drop_entries, CRL_EFORMAT, "no 'entries' field", NULL);
   expect_refused(&d, entries_object, CRL_EFORMAT,
                  "'entries' of the root must be an array", NULL);
   expect_refused(&d, shape_string, CRL_EFORMAT, "'shape' of 'f32'",
                  "must be an array");
-  expect_refused(&d, dtype_int, CRL_EFORMAT, "'dtype' of 'f32' must be a "
-                                             "string",
+  expect_refused(&d, dtype_int, CRL_EFORMAT,
+                 "'dtype' of 'f32' must be a "
+                 "string",
                  NULL);
   expect_refused(&d, dtype_unknown, CRL_EFORMAT, "unknown dtype 'complex64'",
                  NULL);
@@ -439,8 +440,7 @@ static void test_corrupt_meta(void **state) {
   expect_refused(&d, type_bad, CRL_EFORMAT, "type 'list'", NULL);
   expect_refused(&d, version_2, CRL_EFORMAT, "version 2 is not supported",
                  NULL);
-  expect_refused(&d, format_bad, CRL_EFORMAT, "'format' is 'tensordict'",
-                 NULL);
+  expect_refused(&d, format_bad, CRL_EFORMAT, "'format' is 'tensordict'", NULL);
   expect_refused(&d, device_cuda, CRL_EUNSUPPORTED, "device 'cuda:0'", NULL);
   expect_refused(&d, batch_not_prefix, CRL_EFORMAT,
                  "entry 'f32' has shape [4, 2]", "batch size [3]");
@@ -519,15 +519,13 @@ static void test_corrupt_npy(void **state) {
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   /* a valid .npy of another shape or dtype in place of the right one */
-  CRL_CHECK_OK(
-      crl_tensor_save_npy(crl_zeros(CRL_UINT8, CRL_SHAPE(3, 5)), u8));
+  CRL_CHECK_OK(crl_tensor_save_npy(crl_zeros(CRL_UINT8, CRL_SHAPE(3, 5)), u8));
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS("entry 'next/obs/u8'");
   CRL_ASSERT_ERR_HAS("uint8 of shape [3, 5]");
   CRL_ASSERT_ERR_HAS("says uint8 of shape [3, 4]");
-  CRL_CHECK_OK(
-      crl_tensor_save_npy(crl_zeros(CRL_INT32, CRL_SHAPE(3, 4)), u8));
+  CRL_CHECK_OK(crl_tensor_save_npy(crl_zeros(CRL_INT32, CRL_SHAPE(3, 4)), u8));
   assert_null(crl_td_load_memmap(d.path, false));
   CRL_ASSERT_ERR_HAS("int32 of shape [3, 4] but");
   /* restored: loads again */
@@ -555,8 +553,8 @@ static void test_write_through(void **state) {
   CRL_CHECK_OK(crl_td_memmap_(td, d.path));
   /* writes into the memory-mapped TensorDict */
   CRL_CHECK_OK(crl_tensor_set_flat(crl_td_get(td, "f32"), 3, 123.5));
-  CRL_CHECK_OK(crl_td_set_(td, "next/i32",
-                           crl_full(CRL_INT32, CRL_SHAPE(3, 2, 2), -9)));
+  CRL_CHECK_OK(
+      crl_td_set_(td, "next/i32", crl_full(CRL_INT32, CRL_SHAPE(3, 2, 2), -9)));
   crl_td *a = crl_td_load_memmap(d.path, true);
   CRL_CHECK_PTR(a);
   ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(a, "f32"), 3), 123.5, 0);
@@ -597,17 +595,36 @@ static void test_memmap_errors(void **state) {
   assert_ptr_equal(crl_td_get(td, "f32"), f32); /* unchanged */
   assert_int_equal(f32->storage->kind, CRL_STORAGE_HEAP);
   /* a key that cannot be a file name */
-  CRL_CHECK_OK(crl_td_set(td, "next/..", crl_zeros(CRL_FLOAT32,
-                                                   CRL_SHAPE(3))));
+  CRL_CHECK_OK(crl_td_set(td, "next/..", crl_zeros(CRL_FLOAT32, CRL_SHAPE(3))));
   assert_int_equal(crl_td_memmap_(td, d.path), CRL_EKEY);
   CRL_ASSERT_ERR_HAS("'next/..'");
   assert_ptr_equal(crl_td_get(td, "f32"), f32);
+  CRL_CHECK_OK(crl_td_del(td, "next/.."));
+  /* a nested TensorDict whose folder would be a leaf's file, or meta.json */
+  CRL_CHECK_OK(
+      crl_td_set(td, "f32.npy/x", crl_zeros(CRL_FLOAT32, CRL_SHAPE(3))));
+  assert_int_equal(crl_td_memmap_(td, d.path), CRL_EKEY);
+  CRL_ASSERT_ERR_HAS("nested key 'f32.npy'");
+  CRL_CHECK_OK(crl_td_del(td, "f32.npy"));
+  CRL_CHECK_OK(
+      crl_td_set(td, "meta.json/x", crl_zeros(CRL_FLOAT32, CRL_SHAPE(3))));
+  assert_int_equal(crl_td_memmap_(td, d.path), CRL_EKEY);
+  CRL_ASSERT_ERR_HAS("nested key 'meta.json'");
+  assert_ptr_equal(crl_td_get(td, "f32"), f32);
+  /* deeper down, meta.json is an ordinary name */
+  CRL_CHECK_OK(crl_td_del(td, "meta.json"));
+  CRL_CHECK_OK(
+      crl_td_set(td, "next/meta.json/x", crl_zeros(CRL_FLOAT32, CRL_SHAPE(3))));
+  CRL_CHECK_OK(crl_td_memmap_(td, d.path));
+  crl_td *back = crl_td_load_memmap(d.path, false);
+  CRL_CHECK_PTR(back);
+  assert_same_td(back, td);
   assert_int_equal(crl_td_memmap_(td, ""), CRL_EINVAL);
   assert_int_equal(crl_td_memmap_(NULL, d.path), CRL_EINVAL);
   tmp_free(&d);
 }
 
-/* ---- shared memory -------------------------------------------------------- */
+/* ---- shared memory ------------------------------------------------------- */
 
 static void test_share_memory_fork(void **state) {
   (void)state;
@@ -617,8 +634,8 @@ static void test_share_memory_fork(void **state) {
   CRL_CHECK_OK(crl_set_requires_grad(p, true));
   CRL_CHECK_OK(crl_td_set(td, "obs", x));
   CRL_CHECK_OK(crl_td_set(td, "next/obs", x)); /* one tensor, two keys */
-  CRL_CHECK_OK(crl_td_set(td, "next/count", crl_zeros(CRL_INT64,
-                                                      CRL_SHAPE(4))));
+  CRL_CHECK_OK(
+      crl_td_set(td, "next/count", crl_zeros(CRL_INT64, CRL_SHAPE(4))));
   CRL_CHECK_OK(crl_td_set(td, "param", p));
   CRL_CHECK_OK(crl_td_share_memory_(td));
   crl_tensor *s = crl_td_get(td, "obs");
@@ -663,10 +680,10 @@ static void test_share_memory_fork(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      CRL_TEST(test_roundtrip),      CRL_TEST(test_batch_scalar_td),
-      CRL_TEST(test_npy_files),      CRL_TEST(test_meta_json),
-      CRL_TEST(test_corrupt_meta),   CRL_TEST(test_corrupt_npy),
-      CRL_TEST(test_write_through),  CRL_TEST(test_memmap_errors),
+      CRL_TEST(test_roundtrip),         CRL_TEST(test_batch_scalar_td),
+      CRL_TEST(test_npy_files),         CRL_TEST(test_meta_json),
+      CRL_TEST(test_corrupt_meta),      CRL_TEST(test_corrupt_npy),
+      CRL_TEST(test_write_through),     CRL_TEST(test_memmap_errors),
       CRL_TEST(test_share_memory_fork),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

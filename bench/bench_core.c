@@ -32,8 +32,9 @@ BENCH("core.a", bench_core_a) {
   add_ctx c = {crl_randn(&g, CRL_FLOAT32, CRL_SHAPE(64)),
                crl_randn(&g, CRL_FLOAT32, CRL_SHAPE(64))};
   double ns = bench_ns(add_body, &c);
-  bench_emit("core.a", "ns/op", ns, "\"op\":\"add\",\"shape\":[64],"
-                                    "\"dtype\":\"float32\",\"target_max\":150");
+  bench_emit("core.a", "ns/op", ns,
+             "\"op\":\"add\",\"shape\":[64],"
+             "\"dtype\":\"float32\",\"target_max\":150");
   crl_tensor_release(c.a);
   crl_tensor_release(c.b);
 }
@@ -86,7 +87,8 @@ BENCH("core.b", bench_core_b) {
   crl_tensor_release(c.c);
 }
 
-/* ---- core.c / core.d: MLP training steps ----------------------------------- */
+/* ---- core.c / core.d: MLP training steps -----------------------------------
+ */
 
 typedef struct {
   int nl;
@@ -170,7 +172,8 @@ typedef struct {
 
 static float *bench_buf(size_t n) {
   float *p = aligned_alloc(64, (n * 4 + 63) / 64 * 64);
-  for (size_t i = 0; p && i < n; i++) p[i] = (float)(i * 7 % 13) * 0.01f;
+  for (size_t i = 0; p && i < n; i++)
+    p[i] = (float)(i * 7 % 13) * 0.01f;
   return p;
 }
 
@@ -246,7 +249,8 @@ BENCH("core.d", bench_core_d) {
   mlp_free(&m);
 }
 
-/* ---- core.e: conv2d forward + backward ------------------------------------- */
+/* ---- core.e: conv2d forward + backward -------------------------------------
+ */
 
 typedef struct {
   crl_tensor *x, *w, *b;

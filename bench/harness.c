@@ -46,7 +46,8 @@ double bench_ns(void (*body)(void *), void *ctx) {
   double target = bench_quick() ? 0.005 : 0.02;
   for (;;) {
     double t0 = bench_now();
-    for (int64_t i = 0; i < iters; i++) body(ctx);
+    for (int64_t i = 0; i < iters; i++)
+      body(ctx);
     double dt = bench_now() - t0;
     if (dt > target || iters > ((int64_t)1 << 40)) {
       if (dt < target) break;
@@ -59,7 +60,8 @@ double bench_ns(void (*body)(void *), void *ctx) {
   double r[16];
   for (int k = 0; k < reps; k++) {
     double t0 = bench_now();
-    for (int64_t i = 0; i < iters; i++) body(ctx);
+    for (int64_t i = 0; i < iters; i++)
+      body(ctx);
     r[k] = (bench_now() - t0) / (double)iters * 1e9;
   }
   qsort(r, (size_t)reps, sizeof r[0], cmp_d);
@@ -84,7 +86,8 @@ int main(int argc, char **argv) {
            "(all by default)\nand prints one JSON line each. "
            "CRL_BENCH_QUICK=1 for a fast smoke run.\nWorkloads:\n");
     qsort(works, (size_t)nworks, sizeof works[0], cmp_w);
-    for (int i = 0; i < nworks; i++) printf("  %s\n", works[i].name);
+    for (int i = 0; i < nworks; i++)
+      printf("  %s\n", works[i].name);
     return 0;
   }
   crl_set_num_threads(1);

@@ -42,12 +42,13 @@
 static inline void assert_tensor_values(const crl_tensor *t,
                                         const double *expect, int64_t n,
                                         double tol) {
-  if (t->numel != n) fail_msg("tensor has %lld elements, expected %lld",
-                              (long long)t->numel, (long long)n);
+  if (t->numel != n)
+    fail_msg("tensor has %lld elements, expected %lld", (long long)t->numel,
+             (long long)n);
   for (int64_t i = 0; i < n; i++) {
     double v = crl_tensor_get_flat(t, i);
-    if (!(fabs(v - expect[i]) <= tol) &&
-        !(isnan(v) && isnan(expect[i])) && !(v == expect[i]))
+    if (!(fabs(v - expect[i]) <= tol) && !(isnan(v) && isnan(expect[i])) &&
+        !(v == expect[i]))
       fail_msg("element %lld = %.9g, expected %.9g", (long long)i, v,
                expect[i]);
   }
@@ -95,6 +96,7 @@ static inline int crl_test_teardown(void **state) {
   crl_scope_end();
   return 0;
 }
-#define CRL_TEST(f) cmocka_unit_test_setup_teardown(f, crl_test_setup, crl_test_teardown)
+#define CRL_TEST(f)                                                            \
+  cmocka_unit_test_setup_teardown(f, crl_test_setup, crl_test_teardown)
 
 #endif

@@ -10,6 +10,8 @@
 #include "crl/optim.h"
 #include "crl/thread.h"
 #include "crl/td.h"
+#include "crl/specs.h"
+#include "crl/env.h"
 
 #define CRL_VERSION_MAJOR 0
 #define CRL_VERSION_MINOR 1

@@ -16,19 +16,19 @@ extern "C" {
 
 enum crl_error_code {
   CRL_OK = 0,
-  CRL_EINVAL = -1,       /* bad argument value */
-  CRL_ESHAPE = -2,       /* shapes do not match / cannot broadcast */
-  CRL_EDTYPE = -3,       /* dtype not accepted by the operation */
-  CRL_EINDEX = -4,       /* index out of range */
-  CRL_ENOMEM = -5,       /* allocation failed */
-  CRL_EIO = -6,          /* file system / OS error */
-  CRL_EFORMAT = -7,      /* malformed or truncated file */
-  CRL_EKEY = -8,         /* missing or duplicate key */
-  CRL_ESTATE = -9,       /* operation not valid in the object's state */
-  CRL_EUNSUPPORTED = -10,/* feature not available in this build */
-  CRL_EDEVICE = -11,     /* tensor on the wrong device */
-  CRL_EAUTOGRAD = -12,   /* autograd misuse (freed graph, in-place on a leaf) */
-  CRL_ENOTFINITE = -13,  /* NaN or Inf where a finite value is required */
+  CRL_EINVAL = -1,        /* bad argument value */
+  CRL_ESHAPE = -2,        /* shapes do not match / cannot broadcast */
+  CRL_EDTYPE = -3,        /* dtype not accepted by the operation */
+  CRL_EINDEX = -4,        /* index out of range */
+  CRL_ENOMEM = -5,        /* allocation failed */
+  CRL_EIO = -6,           /* file system / OS error */
+  CRL_EFORMAT = -7,       /* malformed or truncated file */
+  CRL_EKEY = -8,          /* missing or duplicate key */
+  CRL_ESTATE = -9,        /* operation not valid in the object's state */
+  CRL_EUNSUPPORTED = -10, /* feature not available in this build */
+  CRL_EDEVICE = -11,      /* tensor on the wrong device */
+  CRL_EAUTOGRAD = -12,  /* autograd misuse (freed graph, in-place on a leaf) */
+  CRL_ENOTFINITE = -13, /* NaN or Inf where a finite value is required */
 };
 
 /* The message of the last error raised on the calling thread ("" if none).

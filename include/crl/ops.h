@@ -154,9 +154,8 @@ CRL_API crl_tensor *crl_conv2d(crl_tensor *x, crl_tensor *w, crl_tensor *bias,
                                int stride_h, int stride_w, int pad_h,
                                int pad_w);
 /* Max pooling over [N, C, H, W] with a kernel, stride, padding. */
-CRL_API crl_tensor *crl_max_pool2d(crl_tensor *x, int kh, int kw,
-                                   int stride_h, int stride_w, int pad_h,
-                                   int pad_w);
+CRL_API crl_tensor *crl_max_pool2d(crl_tensor *x, int kh, int kw, int stride_h,
+                                   int stride_w, int pad_h, int pad_w);
 
 /* ---- shape (views share storage: zero copy) -------------------------- */
 /* View with a new shape (one entry may be -1). Needs compatible strides;
@@ -206,8 +205,7 @@ CRL_API int crl_unbind(crl_tensor *a, int dim, crl_tensor **out, int cap);
  * the index and the size; every index is checked before anything is
  * written. */
 /* Entries of `dim` at int64 `index` (1-D or 0-dim). Differentiable in a. */
-CRL_API crl_tensor *crl_index_select(crl_tensor *a, int dim,
-                                     crl_tensor *index);
+CRL_API crl_tensor *crl_index_select(crl_tensor *a, int dim, crl_tensor *index);
 /* out[i][j] = a[index[i][j]][j] (dim 0) etc., torch.gather: index has a's
  * number of dims and is no larger than a outside `dim`. */
 CRL_API crl_tensor *crl_gather(crl_tensor *a, int dim, crl_tensor *index);
@@ -233,8 +231,8 @@ CRL_API crl_tensor *crl_index(crl_tensor *a, crl_tensor *index);
  * index.shape + a.shape[1:] and converted to a's dtype. Checks every index
  * before writing: a failing call leaves a unchanged. Not recorded by
  * autograd (a tensor requiring grad is refused, as every in-place op). */
-CRL_API int crl_index_put_(crl_tensor *a, crl_tensor *index,
-                           crl_tensor *values, bool accumulate);
+CRL_API int crl_index_put_(crl_tensor *a, crl_tensor *index, crl_tensor *values,
+                           bool accumulate);
 
 /* ---- copies and casts -------------------------------------------------- */
 /* New tensor of dtype dt (a copy; differentiable between float dtypes). */

@@ -183,8 +183,8 @@ CRL_API crl_tensor *crl_linspace(crl_dtype dt, double start, double end,
 /* n×n identity. */
 CRL_API crl_tensor *crl_eye(crl_dtype dt, int64_t n);
 /* Copy of a C array of numel(shape) elements of dtype dt. */
-CRL_API crl_tensor *crl_from_array(crl_dtype dt, int ndim,
-                                   const int64_t *shape, const void *data);
+CRL_API crl_tensor *crl_from_array(crl_dtype dt, int ndim, const int64_t *shape,
+                                   const void *data);
 /* A tensor over existing storage (retained) with explicit geometry; strides
  * NULL means contiguous. Errors: CRL_EINDEX if the view exceeds storage. */
 CRL_API crl_tensor *crl_tensor_from_storage(crl_storage *s, crl_dtype dt,

@@ -33,7 +33,8 @@ void crl_no_grad_end(void) {
     tl_grad_disabled = !tl_nograd_stack[tl_nograd_depth];
 }
 
-/* ---- nodes ---------------------------------------------------------------- */
+/* ---- nodes ----------------------------------------------------------------
+ */
 
 bool crl__any_requires_grad(int n, crl_tensor *const *inputs) {
   if (tl_grad_disabled) return false;
@@ -95,7 +96,8 @@ void crl__node_release(crl_node *n) {
   }
   tl_releasing = true;
   free_node(n);
-  while (tl_ndead) free_node(tl_dead[--tl_ndead]);
+  while (tl_ndead)
+    free_node(tl_dead[--tl_ndead]);
   tl_releasing = false;
   free(tl_dead);
   tl_dead = NULL;
@@ -348,15 +350,15 @@ static int backward_impl(crl_tensor *root, crl_tensor *grad, bool retain) {
     crl_tensor *gout = n->grad_accum;
     crl_scope_begin();
     crl_tensor *gin_inline[8];
-    crl_tensor **gin = n->ninputs <= 8
-                           ? gin_inline
-                           : calloc((size_t)n->ninputs, sizeof *gin);
+    crl_tensor **gin =
+        n->ninputs <= 8 ? gin_inline : calloc((size_t)n->ninputs, sizeof *gin);
     if (!gin) {
       rc = crl__err(CRL_ENOMEM, "out of memory (backward)");
       crl_scope_end();
       break;
     }
-    for (int i = 0; i < n->ninputs; i++) gin[i] = NULL;
+    for (int i = 0; i < n->ninputs; i++)
+      gin[i] = NULL;
     if (gout) {
       rc = n->backward(n, gout, gin);
       if (rc && !crl_last_error()[0])
@@ -396,8 +398,10 @@ static int backward_impl(crl_tensor *root, crl_tensor *grad, bool retain) {
       atomic_fetch_add_explicit((_Atomic int *)&n->refcount, 1,
                                 memory_order_relaxed);
     }
-    for (int64_t i = 0; i < all.n; i++) node_free_graph(all.items[i]);
-    for (int64_t i = 0; i < all.n; i++) crl__node_release(all.items[i]);
+    for (int64_t i = 0; i < all.n; i++)
+      node_free_graph(all.items[i]);
+    for (int64_t i = 0; i < all.n; i++)
+      crl__node_release(all.items[i]);
   }
 out_vec:
   free(all.items);

@@ -40,7 +40,8 @@ int crl_gradcheck(crl_gradcheck_fn fn, crl_tensor **inputs, int n, void *ctx,
   }
   crl_rng g;
   crl_rng_seed(&g, 1234);
-  for (int64_t k = 0; k < out->numel; k++) w[k] = crl_rng_uniform(&g) + 0.5;
+  for (int64_t k = 0; k < out->numel; k++)
+    w[k] = crl_rng_uniform(&g) + 0.5;
   if (!out->requires_grad) {
     rc = crl__err(CRL_EAUTOGRAD,
                   "gradcheck: output does not require grad (op recorded no "
@@ -52,7 +53,8 @@ int crl_gradcheck(crl_gradcheck_fn fn, crl_tensor **inputs, int n, void *ctx,
     rc = crl_last_error_code();
     goto done;
   }
-  for (int64_t k = 0; k < out->numel; k++) crl__store(wt->dtype, wt->data, k, w[k]);
+  for (int64_t k = 0; k < out->numel; k++)
+    crl__store(wt->dtype, wt->data, k, w[k]);
   crl_tensor *loss = crl_sum(crl_mul(out, wt), 0, NULL, false);
   if (!loss || (rc = crl_backward(loss, NULL))) {
     rc = rc ? rc : crl_last_error_code();

@@ -25,9 +25,8 @@ enum {
 };
 
 static const char *op_names[] = {
-    "add", "sub", "mul", "div", "pow", "minimum", "maximum", "add_scaled",
-    "eq",  "ne",  "lt",  "le",  "gt",  "ge",      "logical_and",
-    "logical_or"};
+    "add", "sub", "mul", "div", "pow", "minimum", "maximum",     "add_scaled",
+    "eq",  "ne",  "lt",  "le",  "gt",  "ge",      "logical_and", "logical_or"};
 
 typedef struct {
   int op;
@@ -81,9 +80,12 @@ static inline int64_t ipow(int64_t b, int64_t e) {
 }
 
 /* NaN-propagating min/max as torch.minimum/maximum */
-#define FMINP(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) < (y) ? (x) : (y))))
-#define FMAXP(x, y) ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) > (y) ? (x) : (y))))
+#define FMINP(x, y)                                                            \
+  ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) < (y) ? (x) : (y))))
+#define FMAXP(x, y)                                                            \
+  ((x) != (x) ? (x) : ((y) != (y) ? (y) : ((x) > (y) ? (x) : (y))))
 
+/* clang-format off */
 #define CMP_CASES(T)                                                           \
   case OP_EQ: LOOP2(T, uint8_t, x == y) break;                                 \
   case OP_NE: LOOP2(T, uint8_t, x != y) break;                                 \
@@ -92,7 +94,7 @@ static inline int64_t ipow(int64_t b, int64_t e) {
   case OP_GT: LOOP2(T, uint8_t, x > y) break;                                  \
   case OP_GE: LOOP2(T, uint8_t, x >= y) break;
 
-#define FLOAT_CASES(T, POW)                                                    \
+#define FLOAT_CASES(T, POW)                                              \
   case OP_ADD: LOOP2(T, T, x + y) break;                                       \
   case OP_SUB: LOOP2(T, T, x - y) break;                                       \
   case OP_MUL: LOOP2(T, T, x *y) break;                                        \
@@ -117,10 +119,12 @@ static inline int64_t ipow(int64_t b, int64_t e) {
   case OP_MIN: LOOP2(T, T, x < y ? x : y) break;                               \
   case OP_MAX: LOOP2(T, T, x > y ? x : y) break;                               \
   case OP_ADDS: {                                                              \
-    const uint64_t al = (uint64_t)(int64_t)c->alpha;                         \
+    const uint64_t al = (uint64_t)(int64_t)c->alpha;                           \
     LOOP2(T, T, WRAP(T, (uint64_t)x + al * (uint64_t)y)) break;                \
   }                                                                            \
     CMP_CASES(T)
+
+/* clang-format on */
 
 typedef struct {
   bctx c;
@@ -132,25 +136,24 @@ static void binary_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
   const bctx *c = &k->c;
   switch (k->dt) {
   case CRL_FLOAT32:
-    switch (c->op) { FLOAT_CASES(float, powf) default: break; }
+    switch (c->op) { FLOAT_CASES(float, powf) default : break; }
     break;
   case CRL_FLOAT64:
-    switch (c->op) { FLOAT_CASES(double, pow) default: break; }
+    switch (c->op) { FLOAT_CASES(double, pow) default : break; }
     break;
   case CRL_INT64:
-    switch (c->op) { INT_CASES(int64_t) default: break; }
+    switch (c->op) { INT_CASES(int64_t) default : break; }
     break;
   case CRL_INT32:
-    switch (c->op) { INT_CASES(int32_t) default: break; }
+    switch (c->op) { INT_CASES(int32_t) default : break; }
     break;
   case CRL_UINT8:
-    switch (c->op) { INT_CASES(uint8_t) default: break; }
+    switch (c->op) { INT_CASES(uint8_t) default : break; }
     break;
   case CRL_BOOL:
     switch (c->op) {
     case OP_AND: LOOP2(uint8_t, uint8_t, x && y) break;
-    case OP_OR: LOOP2(uint8_t, uint8_t, x || y) break;
-    CMP_CASES(uint8_t)
+    case OP_OR: LOOP2(uint8_t, uint8_t, x || y) break; CMP_CASES(uint8_t)
     default: break;
     }
     break;
@@ -237,9 +240,8 @@ static crl_tensor *binary(int op, crl_tensor *a, crl_tensor *b, double alpha) {
     cdt = crl_promote_types(a->dtype, b->dtype);
     if (op == OP_DIV && !crl_dtype_is_float(cdt)) cdt = CRL_FLOAT32;
     if (cdt == CRL_BOOL && !is_cmp(op))
-      return CRL_ERR_NULL(CRL_EDTYPE,
-                          "%s: not defined for bool tensors (cast first)",
-                          name);
+      return CRL_ERR_NULL(
+          CRL_EDTYPE, "%s: not defined for bool tensors (cast first)", name);
     odt = is_cmp(op) ? CRL_BOOL : cdt;
   }
   int nd;
@@ -366,7 +368,8 @@ static crl_dtype scalar_dtype(int op, const crl_tensor *a, double s) {
     crl_dtype dt = a->dtype == CRL_BOOL ? CRL_INT64 : a->dtype;
     return int_holds(dt, s) ? dt : CRL_FLOAT64;
   }
-  if (s == floor(s) && fabs(s) < 9e15) return a->dtype == CRL_BOOL ? CRL_INT64 : a->dtype;
+  if (s == floor(s) && fabs(s) < 9e15)
+    return a->dtype == CRL_BOOL ? CRL_INT64 : a->dtype;
   return CRL_FLOAT32;
 }
 
@@ -377,8 +380,8 @@ static crl_tensor *with_scalar(int op, crl_tensor *a, double s, bool rev) {
   crl_tensor *st = crl_scalar(dt, s);
   crl_tensor *x = a;
   if (st && a->dtype != dt && !is_cmp(op)) x = crl_cast(a, dt);
-  crl_tensor *r = (st && x) ? (rev ? binary(op, st, x, 1) : binary(op, x, st, 1))
-                            : NULL;
+  crl_tensor *r =
+      (st && x) ? (rev ? binary(op, st, x, 1) : binary(op, x, st, 1)) : NULL;
   if (!r) {
     crl_scope_end();
     return NULL;
@@ -420,7 +423,8 @@ crl_tensor *crl_gt_scalar(crl_tensor *a, double s) {
   return with_scalar(OP_GT, a, s, false);
 }
 
-/* ---- where ----------------------------------------------------------------- */
+/* ---- where -----------------------------------------------------------------
+ */
 
 static int where_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   crl_tensor *cond = n->saved[0];
@@ -459,8 +463,8 @@ crl_tensor *crl_where(crl_tensor *cond, crl_tensor *a, crl_tensor *b) {
                         crl_dtype_name(cond->dtype));
   int nd, nd2;
   int64_t s1[CRL_MAX_DIMS], shape[CRL_MAX_DIMS];
-  if (crl__broadcast_shapes("where", a->ndim, a->shape, b->ndim, b->shape,
-                            &nd, s1) ||
+  if (crl__broadcast_shapes("where", a->ndim, a->shape, b->ndim, b->shape, &nd,
+                            s1) ||
       crl__broadcast_shapes("where", cond->ndim, cond->shape, nd, s1, &nd2,
                             shape))
     return NULL;

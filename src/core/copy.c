@@ -4,7 +4,8 @@
 
 #include "internal.h"
 
-/* ---- cast / clone / contiguous (differentiable) --------------------------- */
+/* ---- cast / clone / contiguous (differentiable) ---------------------------
+ */
 
 static int cast_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   if (!n->edges[0].needs_grad) return 0;
@@ -48,7 +49,8 @@ crl_tensor *crl_contiguous(crl_tensor *a) {
   return copy_op("contiguous", a, a->dtype);
 }
 
-/* ---- in place ---------------------------------------------------------------- */
+/* ---- in place
+ * ---------------------------------------------------------------- */
 
 static int check_broadcast_to(const char *op, const crl_tensor *dst,
                               const crl_tensor *src) {
@@ -68,7 +70,8 @@ static int check_broadcast_to(const char *op, const crl_tensor *dst,
 int crl_copy_(crl_tensor *dst, crl_tensor *src) {
   if (!dst || !src) return crl__err(CRL_EINVAL, "copy_: tensor is NULL");
   int rc;
-  if ((rc = crl__check_cpu("copy_", dst)) || (rc = crl__check_cpu("copy_", src)))
+  if ((rc = crl__check_cpu("copy_", dst)) ||
+      (rc = crl__check_cpu("copy_", src)))
     return rc;
   if ((rc = check_broadcast_to("copy_", dst, src))) return rc;
   if ((rc = crl__check_inplace("copy_", dst))) return rc;
@@ -87,13 +90,16 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
   case CRL_FLOAT32: {
     float v = (float)c->v;
     if (s[0] == 4)
-      for (int64_t i = 0; i < n; i++) ((float *)p[0])[i] = v;
+      for (int64_t i = 0; i < n; i++)
+        ((float *)p[0])[i] = v;
     else
-      for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+      for (int64_t i = 0; i < n; i++)
+        *(float *)(p[0] + i * s[0]) = v;
     break;
   }
   default:
-    for (int64_t i = 0; i < n; i++) crl__store(c->dt, p[0] + i * s[0], 0, c->v);
+    for (int64_t i = 0; i < n; i++)
+      crl__store(c->dt, p[0] + i * s[0], 0, c->v);
     break;
   }
 }
@@ -101,7 +107,8 @@ static void fill_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
 int crl_fill_(crl_tensor *t, double value) {
   if (!t) return crl__err(CRL_EINVAL, "fill_: tensor is NULL");
   int rc;
-  if ((rc = crl__check_cpu("fill_", t)) || (rc = crl__check_inplace("fill_", t)))
+  if ((rc = crl__check_cpu("fill_", t)) ||
+      (rc = crl__check_inplace("fill_", t)))
     return rc;
   fill_ctx c = {t->dtype, value};
   crl__iterate_tensors(t, 0, NULL, fill_loop, &c, true);
@@ -130,7 +137,8 @@ static void axpy_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
     if (s[0] == 4 && s[1] == 4) {
       float *d = (float *)p[0];
       const float *x = (const float *)p[1];
-      for (int64_t i = 0; i < n; i++) d[i] += al * x[i];
+      for (int64_t i = 0; i < n; i++)
+        d[i] += al * x[i];
     } else {
       for (int64_t i = 0; i < n; i++)
         *(float *)(p[0] + i * s[0]) += al * *(const float *)(p[1] + i * s[1]);
@@ -172,7 +180,8 @@ static void scale_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
   const axpy_ctx *c = vctx;
   if (c->dt == CRL_FLOAT32) {
     float al = (float)c->alpha;
-    for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) *= al;
+    for (int64_t i = 0; i < n; i++)
+      *(float *)(p[0] + i * s[0]) *= al;
   } else {
     for (int64_t i = 0; i < n; i++)
       crl__store(c->dt, p[0] + i * s[0], 0,
@@ -191,7 +200,8 @@ int crl_mul_scalar_(crl_tensor *dst, double s) {
   return 0;
 }
 
-/* ---- comparisons of whole tensors ------------------------------------------ */
+/* ---- comparisons of whole tensors ------------------------------------------
+ */
 
 bool crl_equal(crl_tensor *a, crl_tensor *b) {
   if (!a || !b || !crl_same_shape(a, b)) return false;
@@ -217,8 +227,8 @@ bool crl_allclose(crl_tensor *a, crl_tensor *b, double rtol, double atol) {
       double x = crl_tensor_get_flat(ea, i), y = crl_tensor_get_flat(eb, i);
       /* equal (incl. same-sign infinities) or finite and within tolerance;
        * inf vs -inf is not close although inf <= atol + rtol * inf */
-      if (x != y && !(isfinite(x) && isfinite(y) &&
-                      fabs(x - y) <= atol + rtol * fabs(y)))
+      if (x != y &&
+          !(isfinite(x) && isfinite(y) && fabs(x - y) <= atol + rtol * fabs(y)))
         ok = false;
     }
   }

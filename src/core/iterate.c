@@ -26,7 +26,8 @@ static void run_range(const iter_plan *p, int64_t start, int64_t end) {
   int64_t inner[CRL_ITER_MAX_OPS];
   for (int o = 0; o < no; o++) {
     int64_t off = 0;
-    for (int d = 0; d < nd; d++) off += idx[d] * p->st[o][d];
+    for (int d = 0; d < nd; d++)
+      off += idx[d] * p->st[o][d];
     ptr[o] = p->base[o] + off;
     inner[o] = p->st[o][nd - 1];
   }
@@ -39,13 +40,16 @@ static void run_range(const iter_plan *p, int64_t start, int64_t end) {
     if (cur >= end) break;
     /* the row is finished (else cur == end): back to its start, then carry
      * into the outer dims */
-    for (int o = 0; o < no; o++) ptr[o] -= idx[nd - 1] * inner[o];
+    for (int o = 0; o < no; o++)
+      ptr[o] -= idx[nd - 1] * inner[o];
     idx[nd - 1] = 0;
     for (int d = nd - 2; d >= 0; d--) {
       idx[d]++;
-      for (int o = 0; o < no; o++) ptr[o] += p->st[o][d];
+      for (int o = 0; o < no; o++)
+        ptr[o] += p->st[o][d];
       if (idx[d] < p->shape[d]) break;
-      for (int o = 0; o < no; o++) ptr[o] -= p->st[o][d] * p->shape[d];
+      for (int o = 0; o < no; o++)
+        ptr[o] -= p->st[o][d] * p->shape[d];
       idx[d] = 0;
     }
   }
@@ -59,13 +63,14 @@ static void run_chunk(void *ctx, int64_t i) {
 }
 
 void crl__iterate(int nops, char *const *base, int ndim, const int64_t *shape,
-                  const int64_t (*bs)[CRL_MAX_DIMS], crl__loop_fn fn,
-                  void *ctx, bool parallel) {
+                  const int64_t (*bs)[CRL_MAX_DIMS], crl__loop_fn fn, void *ctx,
+                  bool parallel) {
   iter_plan p;
   p.nops = nops;
   p.fn = fn;
   p.ctx = ctx;
-  for (int o = 0; o < nops; o++) p.base[o] = base[o];
+  for (int o = 0; o < nops; o++)
+    p.base[o] = base[o];
   /* drop size-1 dims, then merge adjacent dims contiguous for all ops */
   int nd = 0;
   int64_t total = 1;
@@ -73,14 +78,16 @@ void crl__iterate(int nops, char *const *base, int ndim, const int64_t *shape,
     total *= shape[d];
     if (shape[d] == 1) continue;
     p.shape[nd] = shape[d];
-    for (int o = 0; o < nops; o++) p.st[o][nd] = bs[o][d];
+    for (int o = 0; o < nops; o++)
+      p.st[o][nd] = bs[o][d];
     nd++;
   }
   if (total == 0) return;
   if (nd == 0) {
     int64_t z[CRL_ITER_MAX_OPS] = {0};
     char *ptr[CRL_ITER_MAX_OPS];
-    for (int o = 0; o < nops; o++) ptr[o] = p.base[o];
+    for (int o = 0; o < nops; o++)
+      ptr[o] = p.base[o];
     fn(ptr, z, 1, ctx);
     return;
   }
@@ -94,11 +101,13 @@ void crl__iterate(int nops, char *const *base, int ndim, const int64_t *shape,
       }
     if (merge) {
       p.shape[m] *= p.shape[d];
-      for (int o = 0; o < nops; o++) p.st[o][m] = p.st[o][d];
+      for (int o = 0; o < nops; o++)
+        p.st[o][m] = p.st[o][d];
     } else {
       m++;
       p.shape[m] = p.shape[d];
-      for (int o = 0; o < nops; o++) p.st[o][m] = p.st[o][d];
+      for (int o = 0; o < nops; o++)
+        p.st[o][m] = p.st[o][d];
     }
   }
   p.ndim = m + 1;
@@ -118,13 +127,15 @@ void crl__iterate_tensors(crl_tensor *dst, int nsrc, crl_tensor *const *srcs,
   int64_t bs[CRL_ITER_MAX_OPS][CRL_MAX_DIMS];
   base[0] = dst->data;
   int64_t es = (int64_t)crl_dtype_size(dst->dtype);
-  for (int d = 0; d < dst->ndim; d++) bs[0][d] = dst->stride[d] * es;
+  for (int d = 0; d < dst->ndim; d++)
+    bs[0][d] = dst->stride[d] * es;
   for (int k = 0; k < nsrc; k++) {
     const crl_tensor *s = srcs[k];
     base[k + 1] = s->data;
     crl__broadcast_strides(s, dst->ndim, dst->shape, bs[k + 1]);
     int64_t ss = (int64_t)crl_dtype_size(s->dtype);
-    for (int d = 0; d < dst->ndim; d++) bs[k + 1][d] *= ss;
+    for (int d = 0; d < dst->ndim; d++)
+      bs[k + 1][d] *= ss;
   }
   crl__iterate(nsrc + 1, base, dst->ndim, dst->shape,
                (const int64_t(*)[CRL_MAX_DIMS])bs, fn, ctx, parallel);

@@ -94,7 +94,8 @@ static void heap_free(void *block, size_t size) {
 __attribute__((destructor)) static void cache_drain(void) {
   pthread_mutex_lock(&cache.mu);
   for (int c = 0; c < CACHE_CLASSES; c++)
-    while (cache.count[c] > 0) free(cache.blocks[c][--cache.count[c]]);
+    while (cache.count[c] > 0)
+      free(cache.blocks[c][--cache.count[c]]);
   cache.bytes = 0;
   pthread_mutex_unlock(&cache.mu);
 }
@@ -136,13 +137,12 @@ crl_storage *crl_storage_new_mmap(const char *path, size_t offset,
                                   size_t nbytes, bool create, bool writable) {
   if (!path) return CRL_ERR_NULL(CRL_EINVAL, "mmap storage: path is NULL");
   if (create && !writable)
-    return CRL_ERR_NULL(CRL_EINVAL,
-                        "mmap storage '%s': create needs writable", path);
-  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0),
-                0644);
+    return CRL_ERR_NULL(CRL_EINVAL, "mmap storage '%s': create needs writable",
+                        path);
+  int fd =
+      open(path, (writable ? O_RDWR : O_RDONLY) | (create ? O_CREAT : 0), 0644);
   if (fd < 0)
-    return CRL_ERR_NULL(CRL_EIO, "cannot open '%s': %s", path,
-                        strerror(errno));
+    return CRL_ERR_NULL(CRL_EIO, "cannot open '%s': %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -160,8 +160,8 @@ crl_storage *crl_storage_new_mmap(const char *path, size_t offset,
     if (ftruncate(fd, (off_t)need) != 0) {
       int e = errno;
       close(fd);
-      return CRL_ERR_NULL(CRL_EIO, "cannot extend '%s' to %zu bytes: %s",
-                          path, need, strerror(e));
+      return CRL_ERR_NULL(CRL_EIO, "cannot extend '%s' to %zu bytes: %s", path,
+                          need, strerror(e));
     }
   }
   /* map from the page containing `offset` */
@@ -170,13 +170,12 @@ crl_storage *crl_storage_new_mmap(const char *path, size_t offset,
   size_t maplen = need - base;
   void *m = NULL;
   if (maplen > 0) {
-    m = mmap(NULL, maplen, PROT_READ | (writable ? PROT_WRITE : 0),
-             MAP_SHARED, fd, (off_t)base);
+    m = mmap(NULL, maplen, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+             fd, (off_t)base);
     if (m == MAP_FAILED) {
       int e = errno;
       close(fd);
-      return CRL_ERR_NULL(CRL_EIO, "cannot mmap '%s': %s", path,
-                          strerror(e));
+      return CRL_ERR_NULL(CRL_EIO, "cannot mmap '%s': %s", path, strerror(e));
     }
   }
   close(fd);
@@ -214,8 +213,8 @@ static crl_storage *map_shm(const char *name, size_t nbytes, bool create) {
     if (fstat(fd, &st) != 0 || (size_t)st.st_size < nbytes) {
       close(fd);
       return CRL_ERR_NULL(CRL_EFORMAT,
-                          "shared memory '%s' is smaller than %zu bytes",
-                          name, nbytes);
+                          "shared memory '%s' is smaller than %zu bytes", name,
+                          nbytes);
     }
   }
   size_t len = nbytes ? nbytes : 1;
@@ -269,8 +268,9 @@ crl_storage *crl_storage_wrap(void *data, size_t nbytes,
 }
 
 crl_storage *crl_storage_retain(crl_storage *s) {
-  if (s) atomic_fetch_add_explicit((_Atomic int *)&s->refcount, 1,
-                                   memory_order_relaxed);
+  if (s)
+    atomic_fetch_add_explicit((_Atomic int *)&s->refcount, 1,
+                              memory_order_relaxed);
   return s;
 }
 

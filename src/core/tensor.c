@@ -58,7 +58,9 @@ void crl__scope_adopt_obj(void *obj, void (*release)(void *)) {
 
 static void release_tensor(void *t) { crl_tensor_release(t); }
 
-void crl__scope_adopt(crl_tensor *t) { crl__scope_adopt_obj(t, release_tensor); }
+void crl__scope_adopt(crl_tensor *t) {
+  crl__scope_adopt_obj(t, release_tensor);
+}
 
 void crl_scope_end(void) {
   if (tl_depth == 0) return;
@@ -129,7 +131,8 @@ void crl_tensor_release(crl_tensor *t) {
 
 int64_t crl__numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
   return n;
 }
 
@@ -155,16 +158,16 @@ char *crl_shape_str(int ndim, const int64_t *shape, char *buf, size_t size) {
 
 int crl__check_shape(const char *op, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > CRL_MAX_DIMS)
-    return crl__err(CRL_EINVAL, "%s: %d dims requested, at most %d allowed",
-                    op, ndim, CRL_MAX_DIMS);
+    return crl__err(CRL_EINVAL, "%s: %d dims requested, at most %d allowed", op,
+                    ndim, CRL_MAX_DIMS);
   if (ndim > 0 && !shape)
     return crl__err(CRL_EINVAL, "%s: shape is NULL for %d dims", op, ndim);
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) {
       char b[160];
-      return crl__err(CRL_EINVAL, "%s: negative size %lld at dim %d of %s",
-                      op, (long long)shape[i], i,
+      return crl__err(CRL_EINVAL, "%s: negative size %lld at dim %d of %s", op,
+                      (long long)shape[i], i,
                       crl_shape_str(ndim, shape, b, sizeof b));
     }
     if (shape[i] && n > INT64_MAX / 16 / shape[i]) {
@@ -181,8 +184,8 @@ int crl__wrap_dim(const char *op, int dim, int ndim, int *out) {
   int d = dim < 0 ? dim + ndim : dim;
   if (d < 0 || d >= ndim)
     return crl__err(CRL_EINDEX,
-                    "%s: dim %d out of range for a tensor of %d dims", op,
-                    dim, ndim);
+                    "%s: dim %d out of range for a tensor of %d dims", op, dim,
+                    ndim);
   *out = d;
   return 0;
 }
@@ -208,8 +211,8 @@ int crl__broadcast_shapes(const char *op, int na, const int64_t *sa, int nb,
   return 0;
 }
 
-void crl__broadcast_strides(const crl_tensor *t, int ndim,
-                            const int64_t *shape, int64_t *strides) {
+void crl__broadcast_strides(const crl_tensor *t, int ndim, const int64_t *shape,
+                            int64_t *strides) {
   for (int i = 0; i < ndim; i++) {
     int it = t->ndim - ndim + i;
     if (it < 0 || (t->shape[it] == 1 && shape[i] != 1))
@@ -221,8 +224,8 @@ void crl__broadcast_strides(const crl_tensor *t, int ndim,
 
 int crl__check_cpu(const char *op, const crl_tensor *t) {
   if (t->device.type != CRL_CPU)
-    return crl__err(CRL_EDEVICE, "%s: tensor is on %s, this op runs on cpu",
-                    op, crl_device_name(t->device));
+    return crl__err(CRL_EDEVICE, "%s: tensor is on %s, this op runs on cpu", op,
+                    crl_device_name(t->device));
   return 0;
 }
 
@@ -266,18 +269,19 @@ void crl__store(crl_dtype dt, void *base, int64_t off, double v) {
 
 /* ---- construction ------------------------------------------------------ */
 
-crl_tensor *crl__view_of(crl_storage *s, crl_dtype dt, int64_t offset,
-                         int ndim, const int64_t *shape,
-                         const int64_t *strides) {
+crl_tensor *crl__view_of(crl_storage *s, crl_dtype dt, int64_t offset, int ndim,
+                         const int64_t *shape, const int64_t *strides) {
   crl_tensor *t = malloc(sizeof *t);
   if (!t) return CRL_ERR_NULL(CRL_ENOMEM, "out of memory");
   t->refcount = 1;
   t->dtype = dt;
   t->ndim = ndim;
   t->device = s->device;
-  for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+  for (int i = 0; i < ndim; i++)
+    t->shape[i] = shape[i];
   if (strides)
-    for (int i = 0; i < ndim; i++) t->stride[i] = strides[i];
+    for (int i = 0; i < ndim; i++)
+      t->stride[i] = strides[i];
   else
     crl__contig_strides(ndim, shape, t->stride);
   t->numel = crl__numel(ndim, shape);
@@ -320,22 +324,26 @@ static void fill_contig(crl_tensor *t, double v) {
   switch (t->dtype) {
   case CRL_FLOAT32: {
     float *p = t->data, f = (float)v;
-    for (int64_t i = 0; i < n; i++) p[i] = f;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = f;
     break;
   }
   case CRL_FLOAT64: {
     double *p = t->data;
-    for (int64_t i = 0; i < n; i++) p[i] = v;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = v;
     break;
   }
   case CRL_INT64: {
     int64_t *p = t->data, f = (int64_t)v;
-    for (int64_t i = 0; i < n; i++) p[i] = f;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = f;
     break;
   }
   case CRL_INT32: {
     int32_t *p = t->data, f = (int32_t)v;
-    for (int64_t i = 0; i < n; i++) p[i] = f;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = f;
     break;
   }
   case CRL_UINT8: memset(t->data, (uint8_t)(int64_t)v, (size_t)n); break;
@@ -382,7 +390,8 @@ crl_tensor *crl_arange(crl_dtype dt, double start, double end, double step) {
   int64_t n = len > 0 ? (int64_t)len : 0;
   crl_tensor *t = crl_empty(dt, 1, &n);
   if (!t) return NULL;
-  for (int64_t i = 0; i < n; i++) crl__store(dt, t->data, i, start + i * step);
+  for (int64_t i = 0; i < n; i++)
+    crl__store(dt, t->data, i, start + i * step);
   return t;
 }
 
@@ -395,7 +404,7 @@ crl_tensor *crl_linspace(crl_dtype dt, double start, double end, int64_t n) {
   double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
   for (int64_t i = 0; i < n; i++) {
     /* symmetric formula as torch: exact end points */
-    double v = n == 1   ? start
+    double v = n == 1      ? start
                : i < n / 2 ? start + step * i
                            : end - step * (n - 1 - i);
     crl__store(dt, t->data, i, v);
@@ -406,7 +415,8 @@ crl_tensor *crl_linspace(crl_dtype dt, double start, double end, int64_t n) {
 crl_tensor *crl_eye(crl_dtype dt, int64_t n) {
   crl_tensor *t = crl_zeros(dt, CRL_SHAPE(n, n));
   if (!t) return NULL;
-  for (int64_t i = 0; i < n; i++) crl__store(dt, t->data, i * n + i, 1.0);
+  for (int64_t i = 0; i < n; i++)
+    crl__store(dt, t->data, i * n + i, 1.0);
   return t;
 }
 
@@ -418,8 +428,7 @@ crl_tensor *crl_from_array(crl_dtype dt, int ndim, const int64_t *shape,
     crl__discard(t);
     return CRL_ERR_NULL(CRL_EINVAL, "from_array: data is NULL");
   }
-  if (t->numel)
-    memcpy(t->data, data, (size_t)t->numel * crl_dtype_size(dt));
+  if (t->numel) memcpy(t->data, data, (size_t)t->numel * crl_dtype_size(dt));
   return t;
 }
 
@@ -429,8 +438,7 @@ crl_tensor *crl_tensor_from_storage(crl_storage *s, crl_dtype dt,
                                     const int64_t *strides) {
   if (!s) return CRL_ERR_NULL(CRL_EINVAL, "from_storage: storage is NULL");
   if ((unsigned)dt >= CRL_NUM_DTYPES)
-    return CRL_ERR_NULL(CRL_EDTYPE, "from_storage: invalid dtype %d",
-                        (int)dt);
+    return CRL_ERR_NULL(CRL_EDTYPE, "from_storage: invalid dtype %d", (int)dt);
   if (crl__check_shape("from_storage", ndim, shape)) return NULL;
   int64_t st[CRL_MAX_DIMS];
   if (strides)
@@ -466,11 +474,10 @@ crl_tensor *crl_tensor_from_storage(crl_storage *s, crl_dtype dt,
 
 crl_tensor *crl_empty_shared(crl_dtype dt, int ndim, const int64_t *shape) {
   if ((unsigned)dt >= CRL_NUM_DTYPES)
-    return CRL_ERR_NULL(CRL_EDTYPE, "empty_shared: invalid dtype %d",
-                        (int)dt);
+    return CRL_ERR_NULL(CRL_EDTYPE, "empty_shared: invalid dtype %d", (int)dt);
   if (crl__check_shape("empty_shared", ndim, shape)) return NULL;
-  crl_storage *s = crl_storage_new_shm(
-      (size_t)crl__numel(ndim, shape) * crl_dtype_size(dt));
+  crl_storage *s =
+      crl_storage_new_shm((size_t)crl__numel(ndim, shape) * crl_dtype_size(dt));
   if (!s) return NULL;
   crl_tensor *t = crl__view_of(s, dt, 0, ndim, shape, NULL);
   crl_storage_release(s);
@@ -580,8 +587,8 @@ int crl_tensor_to_array(const crl_tensor *t, crl_dtype dt, void *out,
     memcpy(out, t->data, (size_t)t->numel * crl_dtype_size(dt));
     return 0;
   }
-  crl_storage *s = crl_storage_wrap(out, (size_t)n * crl_dtype_size(dt), NULL,
-                                    NULL);
+  crl_storage *s =
+      crl_storage_wrap(out, (size_t)n * crl_dtype_size(dt), NULL, NULL);
   if (!s) return CRL_ENOMEM;
   int depth = crl_scope_depth();
   (void)depth;

@@ -65,7 +65,8 @@ static void pool_stop(void) {
   pool.stop = true;
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.wake_mu);
-  for (int i = 0; i < pool.nthreads; i++) pthread_join(pool.threads[i], NULL);
+  for (int i = 0; i < pool.nthreads; i++)
+    pthread_join(pool.threads[i], NULL);
   free(pool.threads);
   pool.threads = NULL;
   pool.nthreads = 0;
@@ -122,20 +123,21 @@ int crl_get_num_threads(void) {
   return n;
 }
 
-void crl_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t i),
-                      void *ctx) {
+void crl_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t i), void *ctx) {
   if (n <= 0) return;
   int want = crl_get_num_threads();
   if (n == 1 || want <= 1 || in_task || pthread_mutex_trylock(&pool.mu)) {
     /* serial: single item, one thread, nested, or the pool is busy with
      * another caller thread */
-    for (int64_t i = 0; i < n; i++) fn(ctx, i);
+    for (int64_t i = 0; i < n; i++)
+      fn(ctx, i);
     return;
   }
   pool_resize(want);
   if (pool.nthreads == 0) {
     pthread_mutex_unlock(&pool.mu);
-    for (int64_t i = 0; i < n; i++) fn(ctx, i);
+    for (int64_t i = 0; i < n; i++)
+      fn(ctx, i);
     return;
   }
   pthread_mutex_lock(&pool.wake_mu);
@@ -151,7 +153,8 @@ void crl_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t i),
   run_items();
   in_task = false;
   pthread_mutex_lock(&pool.wake_mu);
-  while (pool.active > 0) pthread_cond_wait(&pool.done, &pool.wake_mu);
+  while (pool.active > 0)
+    pthread_cond_wait(&pool.done, &pool.wake_mu);
   pthread_mutex_unlock(&pool.wake_mu);
   pthread_mutex_unlock(&pool.mu);
 }

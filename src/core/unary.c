@@ -32,10 +32,10 @@ enum {
 };
 
 static const char *unames[] = {
-    "neg",     "abs",      "exp",  "log",  "log1p",   "expm1",   "sqrt",
-    "rsqrt",   "square",   "reciprocal", "tanh",  "sigmoid", "relu", "elu",
-    "leaky_relu", "softplus", "silu", "sin", "cos", "clamp", "sign", "isnan",
-    "isfinite", "logical_not"};
+    "neg",  "abs",   "exp",        "log",        "log1p",    "expm1",
+    "sqrt", "rsqrt", "square",     "reciprocal", "tanh",     "sigmoid",
+    "relu", "elu",   "leaky_relu", "softplus",   "silu",     "sin",
+    "cos",  "clamp", "sign",       "isnan",      "isfinite", "logical_not"};
 
 typedef struct {
   int op;
@@ -57,7 +57,7 @@ typedef struct {
   case U_RECIP: return (T)1 / x;                                               \
   case U_TANH: return tanh##F(x);                                              \
   case U_SIGMOID: return (T)1 / ((T)1 + exp##F(-x));                           \
-  case U_RELU: return x > 0 ? x : (x != x ? x : (T)0);                          \
+  case U_RELU: return x > 0 ? x : (x != x ? x : (T)0);                         \
   case U_ELU: return x > 0 ? x : (T)p0 * expm1##F(x);                          \
   case U_LEAKY: return x > 0 ? x : (T)p0 * x;                                  \
   case U_SOFTPLUS:                                                             \
@@ -65,7 +65,7 @@ typedef struct {
   case U_SILU: return x / ((T)1 + exp##F(-x));                                 \
   case U_SIN: return sin##F(x);                                                \
   case U_COS: return cos##F(x);                                                \
-  case U_CLAMP: return x < (T)p0 ? (T)p0 : (x > (T)p1 ? (T)p1 : x);             \
+  case U_CLAMP: return x < (T)p0 ? (T)p0 : (x > (T)p1 ? (T)p1 : x);            \
   case U_SIGN: return (T)((x > 0) - (x < 0));                                  \
   default: return x;                                                           \
   }
@@ -92,7 +92,8 @@ static inline double uf64(int op, double x, double p0, double p1) {
     if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                              \
       T *o = (T *)p[0];                                                        \
       const T *a = (const T *)p[1];                                            \
-      for (int64_t i = 0; i < n; i++) o[i] = FN(OPC, a[i], p0, p1);            \
+      for (int64_t i = 0; i < n; i++)                                          \
+        o[i] = FN(OPC, a[i], p0, p1);                                          \
     } else {                                                                   \
       for (int64_t i = 0; i < n; i++)                                          \
         *(T *)(p[0] + i * s[0]) =                                              \
@@ -138,10 +139,10 @@ static inline int is_neg(int64_t v) { return v < 0; }
 #define ICASES(T)                                                              \
   switch (c->op) {                                                             \
   case U_NEG: ILOOP(T, -x) break;                                              \
-  case U_ABS: ILOOP(T, is_neg(x) ? -x : x) break;                                  \
+  case U_ABS: ILOOP(T, is_neg(x) ? -x : x) break;                              \
   case U_SQUARE: ILOOP(T, x *x) break;                                         \
   case U_RELU: ILOOP(T, x > 0 ? x : 0) break;                                  \
-  case U_SIGN: ILOOP(T, (x > 0) - is_neg(x)) break;                              \
+  case U_SIGN: ILOOP(T, (x > 0) - is_neg(x)) break;                            \
   case U_CLAMP: ILOOP(T, x < p0 ? (T)p0 : (x > p1 ? (T)p1 : x)) break;         \
   default: break;                                                              \
   }
@@ -270,7 +271,7 @@ static int unary_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   if (!n->edges[0].needs_grad) return 0;
   int op = (int)n->i[0];
   if (op == U_SIGN) return 0; /* zero gradient */
-  if (op == U_NEG) {           /* saves nothing: -g */
+  if (op == U_NEG) {          /* saves nothing: -g */
     crl_dtype edt = n->edges[0].dtype;
     gin[0] = crl_neg(g->dtype == edt ? g : crl_cast(g, edt));
     return gin[0] ? 0 : crl_last_error_code();
@@ -390,7 +391,8 @@ crl_tensor *crl_clamp(crl_tensor *a, double lo, double hi) {
   return unary(U_CLAMP, a, lo, hi);
 }
 
-/* ---- predicates (bool results) --------------------------------------------- */
+/* ---- predicates (bool results) ---------------------------------------------
+ */
 
 static void pred_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
   const ukctx *k = vctx;
@@ -410,7 +412,8 @@ static void pred_loop(char **p, const int64_t *s, int64_t n, void *vctx) {
     for (int64_t i = 0; i < n; i++) {
       const uint8_t *x = (const uint8_t *)(p[1] + i * s[1]);
       uint8_t nz = 0;
-      for (size_t b = 0; b < es; b++) nz |= x[b];
+      for (size_t b = 0; b < es; b++)
+        nz |= x[b];
       /* integers: isnan false, isfinite true; logical_not: !x */
       *(uint8_t *)(p[0] + i * s[0]) =
           k->c.op == U_NOT ? !nz : (k->c.op == U_ISFINITE);

@@ -1,5 +1,6 @@
 /* TensorDict core: structure, nested keys, set/get/del, keys, printing. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,7 +39,7 @@ void crl_td_release(crl_td *td) {
                                 memory_order_acq_rel) != 1)
     return;
   for (int i = 0; i < td->n; i++) {
-    free(td->e[i].key);
+    crl__td_key_free(td->e[i].key);
     crl_tensor_release(td->e[i].t);
     crl_td_release(td->e[i].sub);
   }
@@ -173,15 +174,47 @@ static int reserve(crl_td *td) {
   return 0;
 }
 
+/* Entry keys are refcounted strings (a count before the characters), so
+ * the many operations that build a TensorDict with the same keys as another
+ * (views, clones, index, step_mdp) share them instead of copying. */
+typedef struct {
+  int rc; /* atomic */
+  char s[];
+} td_key;
+
+static td_key *key_header(char *k) {
+  return (td_key *)(k - offsetof(td_key, s));
+}
+
+void crl__td_key_free(char *k) {
+  if (!k) return;
+  td_key *h = key_header(k);
+  if (atomic_fetch_sub_explicit((_Atomic int *)&h->rc, 1,
+                                memory_order_acq_rel) == 1)
+    free(h);
+}
+
 int crl__td_append(crl_td *td, const char *key, size_t len, crl_tensor *t,
                    crl_td *sub) {
   int rc = reserve(td);
   if (rc) return rc;
-  char *k = malloc(len + 1);
-  if (!k) return crl__err(CRL_ENOMEM, "out of memory (TensorDict)");
-  memcpy(k, key, len);
-  k[len] = 0;
-  td->e[td->n++] = (td_entry){k, crl_tensor_retain(t), crl_td_retain(sub)};
+  td_key *h = malloc(sizeof *h + len + 1);
+  if (!h) return crl__err(CRL_ENOMEM, "out of memory (TensorDict)");
+  h->rc = 1;
+  memcpy(h->s, key, len);
+  h->s[len] = 0;
+  td->e[td->n++] = (td_entry){h->s, crl_tensor_retain(t), crl_td_retain(sub)};
+  return 0;
+}
+
+int crl__td_append_entry(crl_td *td, const td_entry *src, crl_tensor *t,
+                         crl_td *sub) {
+  int rc = reserve(td);
+  if (rc) return rc;
+  atomic_fetch_add_explicit((_Atomic int *)&key_header(src->key)->rc, 1,
+                            memory_order_relaxed);
+  td->e[td->n++] =
+      (td_entry){src->key, crl_tensor_retain(t), crl_td_retain(sub)};
   return 0;
 }
 
@@ -199,6 +232,19 @@ static int check_batch(const char *op, const crl_td *td, const char *key,
                     crl_shape_str(td->bnd, td->batch, b2, sizeof b2));
   }
   return 0;
+}
+
+/* The deepest existing TensorDict on key's path: the one whose batch size a
+ * value set at key must start with (intermediates created later copy it). */
+static const crl_td *deepest(const crl_td *td, const char *key) {
+  for (;;) {
+    const char *slash = strchr(key, '/');
+    if (!slash) return td;
+    int i = crl__td_find_local(td, key, (size_t)(slash - key));
+    if (i < 0 || !td->e[i].sub) return td;
+    td = td->e[i].sub;
+    key = slash + 1;
+  }
 }
 
 /* Resolve the holder of key, creating intermediate TensorDicts when
@@ -254,7 +300,8 @@ int crl_td_set(crl_td *td, const char *key, crl_tensor *t) {
   int rc;
   if (!td || !t) return crl__err(CRL_EINVAL, "td_set: NULL argument");
   if ((rc = crl__td_check_key("td_set", key))) return rc;
-  if ((rc = check_batch("td_set", td, key, t->ndim, t->shape))) return rc;
+  if ((rc = check_batch("td_set", deepest(td, key), key, t->ndim, t->shape)))
+    return rc;
   if (t->device.type != td->device.type)
     return crl__err(CRL_EDEVICE, "td_set: entry '%s' is on %s, TensorDict on %s",
                     key, crl_device_name(t->device),
@@ -282,7 +329,8 @@ int crl_td_set_td(crl_td *td, const char *key, crl_td *sub) {
   int rc;
   if (!td || !sub) return crl__err(CRL_EINVAL, "td_set_td: NULL argument");
   if ((rc = crl__td_check_key("td_set_td", key))) return rc;
-  if ((rc = check_batch("td_set_td", td, key, sub->bnd, sub->batch)))
+  if ((rc = check_batch("td_set_td", deepest(td, key), key, sub->bnd,
+                        sub->batch)))
     return rc;
   if (sub == td)
     return crl__err(CRL_EINVAL, "td_set_td: cannot nest a TensorDict in "
@@ -325,7 +373,7 @@ int crl_td_del(crl_td *td, const char *key) {
   crl_td *h = walk(td, key, &leaf);
   int i = h ? crl__td_find_local(h, leaf, strlen(leaf)) : -1;
   if (i < 0) return missing(td, "td_del", key);
-  free(h->e[i].key);
+  crl__td_key_free(h->e[i].key);
   crl_tensor_release(h->e[i].t);
   crl_td_release(h->e[i].sub);
   memmove(&h->e[i], &h->e[i + 1], sizeof *h->e * (size_t)(h->n - i - 1));

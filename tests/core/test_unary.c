@@ -388,6 +388,43 @@ static void test_grad_values(void **state) {
   assert_tensor_values(n->grad, (double[]){-3, -3}, 2, 0);
 }
 
+/* The libm-free float32 kernels (crl__expf, crl__tanhf) against libm over
+ * a dense grid, tiny values and the extremes. */
+static void test_fast_float_math(void **state) {
+  (void)state;
+  double max_rel_tanh = 0, max_rel_exp = 0;
+  for (int i = -400000; i <= 400000; i++) {
+    float x = (float)i * 5e-5f;
+    double rt = tanh((double)x), re = exp((double)x);
+    double et = fabs(crl__tanhf(x) - rt) / (fabs(rt) + 1e-30);
+    double ee = fabs(crl__expf(x) - re) / re;
+    if (x != 0 && et > max_rel_tanh) max_rel_tanh = et;
+    if (ee > max_rel_exp) max_rel_exp = ee;
+  }
+  for (float x = 1e-30f; x < 1.0f; x *= 1.07f) {
+    double et = fabs(crl__tanhf(x) - tanh((double)x)) / tanh((double)x);
+    if (et > max_rel_tanh) max_rel_tanh = et;
+    assert_true(crl__tanhf(-x) == -crl__tanhf(x));
+  }
+  if (max_rel_tanh > 3e-7) fail_msg("tanhf rel error %g", max_rel_tanh);
+  if (max_rel_exp > 3e-7) fail_msg("expf rel error %g", max_rel_exp);
+  assert_true(crl__tanhf(INFINITY) == 1.0f);
+  assert_true(crl__tanhf(-50.0f) == -1.0f);
+  assert_true(isnan(crl__tanhf(NAN)));
+  assert_true(crl__expf(-100.0f) == 0.0f);
+  assert_true(isinf(crl__expf(100.0f)));
+  /* the tensor ops use them: values agree with libm to float precision */
+  crl_tensor *x = crl_linspace(CRL_FLOAT32, -10, 10, 1001);
+  crl_tensor *t = crl_tanh(x), *s = crl_sigmoid(x), *e = crl_exp(x);
+  CRL_CHECK_PTR(t);
+  for (int64_t i = 0; i < 1001; i++) {
+    double v = crl_tensor_get_flat(x, i);
+    ASSERT_NEAR(crl_tensor_get_flat(t, i), tanh(v), 2e-7);
+    ASSERT_NEAR(crl_tensor_get_flat(s, i), 1 / (1 + exp(-v)), 2e-7);
+    ASSERT_NEAR(crl_tensor_get_flat(e, i) / exp(v), 1.0, 3e-7);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       CRL_TEST(test_values),
@@ -398,6 +435,7 @@ int main(void) {
       CRL_TEST(test_errors),
       CRL_TEST(test_gradcheck_unary),
       CRL_TEST(test_grad_values),
+      CRL_TEST(test_fast_float_math),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

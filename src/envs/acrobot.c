@@ -32,16 +32,6 @@ static void ac_reset_one(crl__classic *c, int64_t i, crl_rng *g) {
     c->s[k][i] = (float)(-0.1 + (0.1 - -0.1) * crl_rng_uniform(g));
 }
 
-static void ac_obs_one(const crl__classic *c, int64_t i, float *o) {
-  double t1 = c->s[0][i], t2 = c->s[1][i];
-  o[0] = (float)cos(t1);
-  o[1] = (float)sin(t1);
-  o[2] = (float)cos(t2);
-  o[3] = (float)sin(t2);
-  o[4] = (float)c->s[2][i];
-  o[5] = (float)c->s[3][i];
-}
-
 /* _dsdt with the book's ddtheta2 */
 static inline __attribute__((always_inline)) void
 dsdt(double a, double theta1, double theta2, double dtheta1, double dtheta2,
@@ -86,23 +76,30 @@ static inline double bound(double x, double m, double M) {
   return x > M ? M : x;
 }
 
-/* observation row, reward and termination of env i from its state */
-static inline __attribute__((always_inline)) void
-ac_finish(double n0, double n1, double n2, double n3, float *restrict o,
-          float *restrict rew, uint8_t *restrict term) {
-  double s0, c0, s1, c1, s01, c01;
+/* observation row of a state */
+static inline void ac_obs_row(double n0, double n1, double n2, double n3,
+                              float *o) {
+  double s0, c0, s1, c1;
   crl__sincos(n0, &s0, &c0);
   crl__sincos(n1, &s1, &c1);
-  crl__sincos(n1 + n0, &s01, &c01);
-  int t = -c0 - c01 > 1.0;
-  *term = (uint8_t)t;
-  *rew = t ? 0.0f : -1.0f;
   o[0] = (float)c0;
   o[1] = (float)s0;
   o[2] = (float)c1;
   o[3] = (float)s1;
   o[4] = (float)n2;
   o[5] = (float)n3;
+}
+
+static void ac_obs_one(const crl__classic *c, int64_t i, float *o) {
+  ac_obs_row(c->s[0][i], c->s[1][i], c->s[2][i], c->s[3][i], o);
+}
+
+/* reward -1, or 0 when terminated: -cos(t1) - cos(t1 + t2) > 1 */
+static inline double ac_reward(double n0, double n1) {
+  double s0, c0, s01, c01;
+  crl__sincos(n0, &s0, &c0);
+  crl__sincos(n1 + n0, &s01, &c01);
+  return -c0 - c01 > 1.0 ? 0.0 : -1.0;
 }
 
 static void ac_step(crl__classic *c, const void *action, float *restrict obs,
@@ -150,7 +147,7 @@ static void ac_step(crl__classic *c, const void *action, float *restrict obs,
     S1[i] = n1;
     S2[i] = n2;
     S3[i] = n3;
-    ac_finish(n0, n1, n2, n3, obs + 6 * i, rew + i, term + i);
+    rew[i] = (float)ac_reward(n0, n1);
   }
   if (CRL_UNLIKELY(far)) {
     for (int64_t i = 0; i < n; i++) {
@@ -158,9 +155,15 @@ static void ac_step(crl__classic *c, const void *action, float *restrict obs,
       if (!(n0 > hi || n0 < lo || n1 > hi || n1 < lo)) continue;
       S0[i] = n0 = wrap(n0, lo, hi);
       S1[i] = n1 = wrap(n1, lo, hi);
-      ac_finish(n0, n1, S2[i], S3[i], obs + 6 * i, rew + i, term + i);
+      rew[i] = (float)ac_reward(n0, n1);
     }
   }
+  /* loops of their own: rows of 6 floats or a byte store in the loop above
+   * keep GCC 12 from vectorizing it */
+  for (int64_t i = 0; i < n; i++)
+    term[i] = (uint8_t)(rew[i] == 0.0f);
+  for (int64_t i = 0; i < n; i++)
+    ac_obs_row(S0[i], S1[i], S2[i], S3[i], obs + 6 * i);
 }
 
 /* Gymnasium's picture: 500 x 500, bound 2.2, the target line at height 1,

@@ -24,7 +24,8 @@ static const double obs_low[3] = {-1.0, -1.0, -MAX_SPEED};
 
 /* Python's ((x + pi) % (2 pi)) - pi (a floored modulo), without libm so
  * the step loop vectorizes: the quotient's floor (valid where the fast sincos
- * is), then at most one correction; with a fused multiply-add y - k * 2pi is exact, as fmod. */
+ * is), then at most one correction; with a fused multiply-add y - k * 2pi is
+ * exact, as fmod. */
 static inline double angle_normalize(double x) {
   const double two_pi = 2 * M_PI;
   const double magic = 6755399441055744.0; /* 1.5 * 2^52: round */
@@ -70,7 +71,8 @@ pd_step_impl(crl__classic *c, const float *restrict a, float *restrict obs,
   const int64_t n = c->n;
   /* the torques as float64 first: GCC 12 does not if-convert a loop that
    * widens float to double */
-  for (int64_t i = 0; i < n; i++) last_u[i] = a[i];
+  for (int64_t i = 0; i < n; i++)
+    last_u[i] = a[i];
   for (int64_t i = 0; i < n; i++) {
     double th = TH[i], thdot = THD[i];
     double u = last_u[i];

@@ -8,8 +8,7 @@
 
 #include "specs_internal.h"
 
-/* ---- lifetime
- * ---------------------------------------------------------------- */
+/* ---- lifetime ------------------------------------------------------------ */
 
 static void release_spec(void *s) { crl_spec_release(s); }
 
@@ -74,8 +73,7 @@ int crl__spec_check_batch(const char *op, int bnd, const int64_t *batch,
   return 0;
 }
 
-/* ---- construction
- * ------------------------------------------------------------- */
+/* ---- construction -------------------------------------------------------- */
 
 static int check_dtype(const char *op, crl_dtype dt) {
   if ((unsigned)dt >= CRL_NUM_DTYPES)
@@ -298,8 +296,7 @@ crl_spec *crl_spec_binary(crl_dtype dt, int ndim, const int64_t *shape) {
   return s;
 }
 
-/* ---- inspection
- * ------------------------------------------------------------------ */
+/* ---- inspection ---------------------------------------------------------- */
 
 crl_spec_kind crl_spec_kind_of(const crl_spec *s) { return s->kind; }
 
@@ -371,8 +368,7 @@ crl_spec *crl_spec_clone(crl_spec *s) {
   return s;
 }
 
-/* ---- expand
- * ------------------------------------------------------------------------ */
+/* ---- expand -------------------------------------------------------------- */
 
 crl_spec *crl_spec_expand(const crl_spec *s, int bnd, const int64_t *batch) {
   const char *op = "spec_expand";
@@ -414,8 +410,7 @@ fail:
   return NULL;
 }
 
-/* ---- printing
- * ------------------------------------------------------------------------ */
+/* ---- printing ------------------------------------------------------------ */
 
 void crl__sb_printf(crl__sbuf *s, const char *fmt, ...) {
   va_list ap;

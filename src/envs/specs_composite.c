@@ -24,8 +24,7 @@ void crl__spec_comp_free(crl_spec *s) {
   free(s->e);
 }
 
-/* ---- keys
- * ------------------------------------------------------------------------ */
+/* ---- keys ---------------------------------------------------------------- */
 
 static int find_local(const crl_spec *c, const char *key, size_t len) {
   for (int i = 0; i < c->nent; i++) {
@@ -176,9 +175,7 @@ int crl_spec_del(crl_spec *comp, const char *key) {
   return 0;
 }
 
-/* ---- set
- * ------------------------------------------------------------------------------
- */
+/* ---- set ----------------------------------------------------------------- */
 
 static int append(crl_spec *c, const char *key, size_t len, crl_spec *s) {
   if (c->nent == c->cap) {
@@ -270,8 +267,7 @@ int crl_spec_set(crl_spec *comp, const char *key, crl_spec *spec) {
   return 0;
 }
 
-/* ---- rand_td / zero_td
- * ----------------------------------------------------------------- */
+/* ---- rand_td / zero_td --------------------------------------------------- */
 
 static int max_ndim(const crl_spec *s) {
   int m = s->ndim;
@@ -334,9 +330,7 @@ crl_td *crl_spec_zero_td(const crl_spec *comp, int bnd, const int64_t *batch) {
   return make_td("spec_zero_td", comp, NULL, bnd, batch);
 }
 
-/* ---- check_td
- * ---------------------------------------------------------------------------
- */
+/* ---- check_td ------------------------------------------------------------ */
 
 int crl_spec_check_td(const crl_spec *comp, crl_td *td) {
   const char *op = "check_td";
@@ -379,8 +373,7 @@ int crl_spec_check_td(const crl_spec *comp, crl_td *td) {
   return rc;
 }
 
-/* ---- equal, clone, expand
- * ---------------------------------------------------------------- */
+/* ---- equal, clone, expand ------------------------------------------------ */
 
 bool crl__spec_comp_equal(const crl_spec *a, const crl_spec *b) {
   if (a->nent != b->nent) return false;
@@ -425,9 +418,7 @@ crl_spec *crl__spec_comp_expand(const crl_spec *s, int bnd,
   return crl__spec_scope_end_keep(r);
 }
 
-/* ---- printing
- * ------------------------------------------------------------------------------
- */
+/* ---- printing ------------------------------------------------------------ */
 
 /* TorchRL's CompositeSpec repr: one "key: spec" per line, indented by 4
  * per level, then the device and shape. */

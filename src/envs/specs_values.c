@@ -68,8 +68,7 @@ static double to_int_value(crl_dtype dt, double v) {
   }
 }
 
-/* ---- rand
- * ---------------------------------------------------------------------- */
+/* ---- rand ---------------------------------------------------------------- */
 
 /* Bounded float values: uniform where both bounds are finite, low + |z| /
  * high - |z| / z where one or both are infinite. */
@@ -203,8 +202,7 @@ crl_tensor *crl_spec_rand(const crl_spec *s, crl_rng *g, int bnd,
   return crl_scope_end_keep(out);
 }
 
-/* ---- zero
- * ------------------------------------------------------------------------ */
+/* ---- zero ---------------------------------------------------------------- */
 
 crl_tensor *crl_spec_zero(const crl_spec *s, int bnd, const int64_t *batch) {
   if (leaf_args("spec_zero", s, bnd, batch)) return NULL;
@@ -231,8 +229,7 @@ crl_tensor *crl_spec_zero(const crl_spec *s, int bnd, const int64_t *batch) {
   return out;
 }
 
-/* ---- is_in
- * -------------------------------------------------------------------------- */
+/* ---- is_in --------------------------------------------------------------- */
 
 /* "[1, 2]": the multi-index of flat element i of a tensor of shape */
 static const char *index_str(int ndim, const int64_t *shape, int64_t i,
@@ -430,8 +427,7 @@ int crl_spec_assert_is_in(const crl_spec *s, crl_tensor *t) {
                   s ? crl_spec_kind_name(s->kind) : "NULL spec");
 }
 
-/* ---- project
- * -------------------------------------------------------------------------- */
+/* ---- project ------------------------------------------------------------- */
 
 /* argmax of a group of n values (first on ties, NaN never wins) */
 static int64_t group_argmax(const crl_tensor *c, int64_t off, int64_t n) {
@@ -532,9 +528,7 @@ crl_tensor *crl_spec_project(const crl_spec *s, crl_tensor *t) {
   return crl_scope_end_keep(out);
 }
 
-/* ---- encode
- * ------------------------------------------------------------------------------
- */
+/* ---- encode -------------------------------------------------------------- */
 
 /* One-hot (multi-one-hot) tensor from k category indices per row. */
 static crl_tensor *encode_indices(const crl_spec *s, const void *data,

@@ -147,8 +147,7 @@ static void test_inspection(void **state) {
   assert_int_equal(crl_spec_n(bin), 5);
 }
 
-/* ---- rand: in the spec, covering the domain
- * ------------------------------------ */
+/* ---- rand: in the spec, covering the domain ------------------------------ */
 
 static void test_rand_unbounded(void **state) {
   (void)state;
@@ -307,8 +306,7 @@ static void test_rand_batch_reproducible(void **state) {
   assert_null(crl_spec_zero(comp, 0, NULL));
 }
 
-/* ---- zero
- * ---------------------------------------------------------------------- */
+/* ---- zero ---------------------------------------------------------------- */
 
 static void test_zero(void **state) {
   (void)state;
@@ -339,8 +337,7 @@ static void test_zero(void **state) {
   assert_tensor_values(oz, (double[]){1, 0, 1, 0, 0}, 5, 0);
 }
 
-/* ---- is_in
- * ---------------------------------------------------------------------- */
+/* ---- is_in --------------------------------------------------------------- */
 
 static void test_is_in(void **state) {
   (void)state;
@@ -434,8 +431,7 @@ static void test_is_in(void **state) {
   CRL_ASSERT_ERR_HAS("value 5 at index [2, 1]");
 }
 
-/* ---- project
- * --------------------------------------------------------------------- */
+/* ---- project ------------------------------------------------------------- */
 
 static void test_project(void **state) {
   (void)state;
@@ -524,8 +520,7 @@ static void test_project(void **state) {
                      "spec's shape [3]");
 }
 
-/* ---- encode
- * ----------------------------------------------------------------------- */
+/* ---- encode -------------------------------------------------------------- */
 
 static void test_encode(void **state) {
   (void)state;
@@ -573,8 +568,7 @@ static void test_encode(void **state) {
   CRL_ASSERT_ERR_HAS("data is NULL");
 }
 
-/* ---- expand, equal, clone
- * --------------------------------------------------------- */
+/* ---- expand, equal, clone ------------------------------------------------ */
 
 static void test_expand_equal(void **state) {
   (void)state;
@@ -636,8 +630,7 @@ static void test_expand_equal(void **state) {
   assert_true(crl_spec_equal(c, a));
 }
 
-/* ---- lifetime
- * ------------------------------------------------------------------- */
+/* ---- lifetime ------------------------------------------------------------ */
 
 static void test_lifetime(void **state) {
   (void)state;
@@ -652,8 +645,7 @@ static void test_lifetime(void **state) {
   crl_spec_release(kept);
 }
 
-/* ---- print
- * ----------------------------------------------------------------------- */
+/* ---- print --------------------------------------------------------------- */
 
 static void assert_repr(const crl_spec *s, const char *expect) {
   char buf[600];

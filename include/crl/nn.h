@@ -1,0 +1,215 @@
+/* crl/nn.h — networks (torch.nn and torchrl.modules.models).
+ *
+ * A crl_module is a network: tensors in, tensors out. Its parameters (and
+ * buffers) are a TensorDict keyed by path — "weight", "bias" for a layer,
+ * "0/weight", "2/bias" for the layers of a sequence — exactly as TorchRL
+ * treats parameters. Every forward takes an optional parameter TensorDict
+ * with the same keys: NULL uses the module's own parameters; another one
+ * makes a functional call (target networks, ensembles, weight sync).
+ *
+ * Ownership: modules are refcounted and follow the rule of crl/tensor.h;
+ * crl_module_params / crl_module_buffers return BORROWED TensorDicts whose
+ * tensors are the live parameters (leaves with requires_grad). Parameters
+ * are created outside any scope, so they outlive training-step scopes. */
+#ifndef CRL_NN_H
+#define CRL_NN_H
+
+#include "crl/random.h"
+#include "crl/td.h"
+#include "crl/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct crl_module crl_module;
+
+/* What a module implementation provides. */
+typedef struct crl_module_ops {
+  const char *name;
+  /* Compute out[0..nout) (new references) from in[0..nin) with the
+   * parameters in `params` (never NULL here: the generic layer substitutes
+   * the module's own). */
+  int (*forward)(crl_module *m, crl_td *params, int nin,
+                 crl_tensor *const *in, int nout, crl_tensor **out);
+  /* Free impl. Optional. */
+  void (*free)(crl_module *m);
+} crl_module_ops;
+
+/* ---- generic module API ------------------------------------------------ */
+
+/* For implementers: a module with ops and owned impl state, an empty
+ * parameter TensorDict and an empty buffer TensorDict. */
+CRL_API crl_module *crl_module_new(const crl_module_ops *ops, void *impl,
+                                   int nin, int nout);
+CRL_API void *crl_module_impl(const crl_module *m);
+CRL_API crl_module *crl_module_retain(crl_module *m);
+CRL_API void crl_module_release(crl_module *m);
+CRL_API const char *crl_module_name(const crl_module *m);
+/* Number of tensor inputs / outputs the forward takes / gives. */
+CRL_API int crl_module_num_inputs(const crl_module *m);
+CRL_API int crl_module_num_outputs(const crl_module *m);
+/* BORROWED parameter / buffer TensorDicts (batch []). */
+CRL_API crl_td *crl_module_params(const crl_module *m);
+CRL_API crl_td *crl_module_buffers(const crl_module *m);
+/* Total number of parameter elements. */
+CRL_API int64_t crl_module_num_params(const crl_module *m);
+/* Run the module: params NULL = its own. Errors from the implementation
+ * propagate; a params TensorDict missing a key fails with CRL_EKEY naming
+ * it. */
+CRL_API int crl_module_forward(crl_module *m, crl_td *params, int nin,
+                               crl_tensor *const *in, int nout,
+                               crl_tensor **out);
+/* One input, one output convenience. New reference or NULL. */
+CRL_API crl_tensor *crl_module_call(crl_module *m, crl_td *params,
+                                    crl_tensor *x);
+/* A detached deep copy of the parameters (for target networks): new
+ * TensorDict of new leaf tensors that do not require grad. */
+CRL_API crl_td *crl_module_params_clone(const crl_module *m,
+                                        bool requires_grad);
+/* Copy params (same keys and shapes) into the module's parameters in
+ * place. */
+CRL_API int crl_module_load_params(crl_module *m, crl_td *params);
+
+/* ---- initialisers (in place, no autograd, from an explicit generator) --- */
+
+CRL_API int crl_init_orthogonal_(crl_tensor *t, double gain, crl_rng *g);
+CRL_API int crl_init_xavier_uniform_(crl_tensor *t, double gain, crl_rng *g);
+CRL_API int crl_init_xavier_normal_(crl_tensor *t, double gain, crl_rng *g);
+/* Kaiming (He) uniform with torch's default a = sqrt(5) when a < 0. */
+CRL_API int crl_init_kaiming_uniform_(crl_tensor *t, double a, crl_rng *g);
+CRL_API int crl_init_kaiming_normal_(crl_tensor *t, double a, crl_rng *g);
+CRL_API int crl_init_constant_(crl_tensor *t, double value);
+
+/* ---- activations -------------------------------------------------------- */
+
+typedef enum crl_activation {
+  CRL_ACT_NONE = 0,
+  CRL_ACT_RELU,
+  CRL_ACT_TANH,
+  CRL_ACT_ELU,
+  CRL_ACT_LEAKY_RELU,
+  CRL_ACT_SILU,
+  CRL_ACT_SOFTPLUS,
+  CRL_ACT_SIGMOID,
+} crl_activation;
+/* Apply an activation (torch's default parameters: ELU alpha 1, LeakyReLU
+ * slope 0.01, Softplus beta 1 threshold 20). */
+CRL_API crl_tensor *crl_activation_apply(crl_activation a, crl_tensor *x);
+/* "relu", "tanh", ... and back (-1 if unknown). */
+CRL_API const char *crl_activation_name(crl_activation a);
+CRL_API int crl_activation_from_name(const char *name);
+/* An activation as a parameterless module. */
+CRL_API crl_module *crl_activation_module_new(crl_activation a);
+
+/* ---- layers ----------------------------------------------------------------
+ * Parameters are float32, initialised as torch does (Kaiming uniform
+ * weights, uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases) from g. */
+
+/* y = x Wᵀ + b; in_features < 0 makes it lazy: sized at the first call. */
+CRL_API crl_module *crl_linear_new(int64_t in_features, int64_t out_features,
+                                   bool bias, crl_rng *g);
+CRL_API crl_module *crl_conv2d_new(int64_t in_channels, int64_t out_channels,
+                                   int kernel, int stride, int padding,
+                                   bool bias, crl_rng *g);
+/* LayerNorm over the last `ndim` dims of `shape`, with elementwise affine
+ * weight (ones) and bias (zeros); eps 1e-5. */
+CRL_API crl_module *crl_layer_norm_new(int ndim, const int64_t *shape,
+                                       bool affine);
+/* NoisyLinear (factorised Gaussian noise, Fortunato et al.): parameters
+ * weight_mu, weight_sigma, bias_mu, bias_sigma; buffers weight_epsilon,
+ * bias_epsilon, redrawn by crl_noisy_linear_reset_noise. std_init 0.1 when
+ * <= 0. */
+CRL_API crl_module *crl_noisy_linear_new(int64_t in_features,
+                                         int64_t out_features,
+                                         double std_init, crl_rng *g);
+CRL_API int crl_noisy_linear_reset_noise(crl_module *m, crl_rng *g);
+/* Modules run in order, output i feeding input i+1 (one tensor each);
+ * parameters nested under "0/", "1/", ... Each module is retained. */
+CRL_API crl_module *crl_sequential_new(int n, crl_module *const *modules);
+/* BORROWED i-th module of a sequence. */
+CRL_API crl_module *crl_sequential_get(const crl_module *seq, int i);
+
+/* ---- TorchRL models -------------------------------------------------------- */
+
+typedef struct crl_mlp_options {
+  int64_t in_features;  /* < 0: lazy (inferred at the first call) */
+  int64_t out_features; /* required */
+  int depth;            /* number of hidden layers when num_cells is NULL */
+  int64_t width;        /* their width (default 32 when depth > 0) */
+  const int64_t *num_cells; /* hidden sizes, or NULL */
+  int n_cells;              /* length of num_cells */
+  crl_activation activation; /* default tanh (TorchRL's default) */
+  bool activate_last_layer;
+  bool layer_norm; /* LayerNorm after each hidden linear */
+} crl_mlp_options;
+/* TorchRL's MLP: Linear / activation stack. Parameters "0/weight",
+ * "0/bias", "2/weight", ... (activation modules take the odd indices, as in
+ * TorchRL's nn.Sequential). */
+CRL_API crl_module *crl_mlp_new(const crl_mlp_options *opt, crl_rng *g);
+
+typedef struct crl_convnet_options {
+  int64_t in_channels;          /* < 0: lazy */
+  int n_layers;                 /* layers (default 3) */
+  const int64_t *num_cells;     /* channels per layer (default 32 each) */
+  const int *kernel_sizes;      /* default 3 each */
+  const int *strides;           /* default 1 each */
+  const int *paddings;          /* default 0 each */
+  crl_activation activation;    /* default ELU (TorchRL's default) */
+  bool squash_last_layer;       /* flatten to [batch..., features] (default on) */
+} crl_convnet_options;
+/* TorchRL's ConvNet over [batch..., C, H, W] inputs (any number of leading
+ * batch dims), flattening the output when squashing. */
+CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt,
+                                    crl_rng *g);
+
+/* Dueling heads: value and advantage streams combined as
+ * V + A - mean(A). Input → features → [value, advantage]. The MLP variant
+ * takes flat observations; the CNN variant (DuelingCnnDQNet) takes pixels
+ * [batch..., C, H, W] through a ConvNet (TorchRL's defaults: 32-64-64
+ * channels, kernels 8-4-3, strides 4-2-1, then an MLP of 512). */
+CRL_API crl_module *crl_dueling_mlp_dqnet_new(int64_t in_features,
+                                              int64_t n_actions,
+                                              int64_t hidden, crl_rng *g);
+CRL_API crl_module *crl_dueling_cnn_dqnet_new(int64_t in_channels,
+                                              int64_t n_actions, crl_rng *g);
+
+/* DDPG nets (TorchRL's DdpgMlpActor / DdpgMlpQNet / DdpgCnnActor /
+ * DdpgCnnQNet): actor obs → tanh-bounded action; critic (obs, action) → Q
+ * (2 inputs, 1 output), with the action entering at the second layer as in
+ * the DDPG paper. */
+CRL_API crl_module *crl_ddpg_mlp_actor_new(int64_t obs_dim, int64_t act_dim,
+                                           crl_rng *g);
+CRL_API crl_module *crl_ddpg_mlp_qnet_new(int64_t obs_dim, int64_t act_dim,
+                                          crl_rng *g);
+CRL_API crl_module *crl_ddpg_cnn_actor_new(int64_t in_channels,
+                                           int64_t act_dim, crl_rng *g);
+CRL_API crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels,
+                                          int64_t act_dim, crl_rng *g);
+
+/* Recurrent cells: GRU (inputs x, h → output h') and LSTM (inputs x, h, c
+ * → outputs h', c'), torch's gate equations and initialisation. */
+CRL_API crl_module *crl_gru_cell_new(int64_t input_size, int64_t hidden_size,
+                                     crl_rng *g);
+CRL_API crl_module *crl_lstm_cell_new(int64_t input_size,
+                                      int64_t hidden_size, crl_rng *g);
+
+/* ---- parameter files (safetensors) -------------------------------------------
+ * The safetensors format: an 8-byte little-endian header length, a JSON
+ * header {key: {dtype, shape, data_offsets}}, then the raw data. Nested keys
+ * are stored with '/' in the name. The loader is bounds-checked: a
+ * truncated file, overlapping or out-of-range offsets, an unknown dtype or a
+ * malformed header fail with CRL_EFORMAT and a message saying what is
+ * wrong. */
+CRL_API int crl_td_save_safetensors(crl_td *td, const char *path);
+/* Load into a new TensorDict (batch []). */
+CRL_API crl_td *crl_td_load_safetensors(const char *path);
+/* Load into a module's parameters in place: every key must exist in both
+ * with equal shape and dtype (else CRL_EKEY / CRL_ESHAPE naming the key and
+ * both shapes; nothing is changed then). */
+CRL_API int crl_module_load_safetensors(crl_module *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -203,9 +203,29 @@ int crl_mul_scalar_(crl_tensor *dst, double s) {
 /* ---- comparisons of whole tensors ------------------------------------------
  */
 
+#define EQ_LOOP(T)                                                             \
+  {                                                                            \
+    const T *x = a->data, *y = b->data;                                        \
+    for (int64_t i = 0; i < n; i++)                                            \
+      if (!(x[i] == y[i])) return false;                                       \
+    return true;                                                               \
+  }
+
 bool crl_equal(crl_tensor *a, crl_tensor *b) {
   if (!a || !b || !crl_same_shape(a, b)) return false;
-  for (int64_t i = 0; i < a->numel; i++)
+  int64_t n = a->numel;
+  if (a->dtype == b->dtype && crl_tensor_is_contiguous(a) &&
+      crl_tensor_is_contiguous(b)) {
+    switch (a->dtype) { /* typed compares: NaN != NaN, -0 == +0 */
+    case CRL_FLOAT32: EQ_LOOP(float)
+    case CRL_FLOAT64: EQ_LOOP(double)
+    case CRL_INT64: EQ_LOOP(int64_t)
+    case CRL_INT32: EQ_LOOP(int32_t)
+    case CRL_UINT8: EQ_LOOP(uint8_t)
+    default: break;
+    }
+  }
+  for (int64_t i = 0; i < n; i++)
     if (crl_tensor_get_flat(a, i) != crl_tensor_get_flat(b, i)) return false;
   return true;
 }

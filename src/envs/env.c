@@ -11,7 +11,8 @@ static void release_env(void *e) { crl_env_release(e); }
 crl_env *crl_env_new(const crl_env_ops *ops, void *impl, int bnd,
                      const int64_t *batch) {
   if (!ops || !ops->reset || !ops->step)
-    return CRL_ERR_NULL(CRL_EINVAL, "env_new: ops must provide reset and step");
+    return CRL_ERR_NULL(CRL_EINVAL,
+                        "env_new: ops must provide reset and step");
   if (crl__check_shape("env_new", bnd, batch)) return NULL;
   crl_env *env = calloc(1, sizeof *env);
   if (!env) return CRL_ERR_NULL(CRL_ENOMEM, "out of memory (env)");
@@ -44,6 +45,8 @@ void crl_env_release(crl_env *env) {
                                 memory_order_acq_rel) != 1)
     return;
   if (env->ops->close) env->ops->close(env);
+  crl_td_release(env->cache_td);
+  crl_td_release(env->cache_next);
   crl_spec_release(env->obs);
   crl_spec_release(env->act);
   crl_spec_release(env->rew);
@@ -68,8 +71,7 @@ crl_spec *crl_env_action_spec(const crl_env *env) { return env->act; }
 crl_spec *crl_env_reward_spec(const crl_env *env) { return env->rew; }
 crl_spec *crl_env_done_spec(const crl_env *env) { return env->done; }
 
-/* ---- specs ------------------------------------------------------------------
- */
+/* ---- specs ------------------------------------------------------------------ */
 
 static int check_spec_batch(const crl_env *env, const char *which,
                             const crl_spec *s, bool composite) {
@@ -120,13 +122,13 @@ int crl_env_set_done_spec(crl_env *env, crl_spec *s) {
 
 static int check_ready(const crl_env *env, const char *op) {
   if (!env->obs || !env->act || !env->rew || !env->done)
-    return crl__err(
-        CRL_ESTATE,
-        "%s: env %s has no %s spec (implementations set all four "
-        "specs)",
-        op, crl_env_name(env),
-        !env->obs ? "observation"
-                  : (!env->act ? "action" : (!env->rew ? "reward" : "done")));
+    return crl__err(CRL_ESTATE,
+                    "%s: env %s has no %s spec (implementations set all four "
+                    "specs)",
+                    op, crl_env_name(env),
+                    !env->obs ? "observation"
+                              : (!env->act ? "action"
+                                           : (!env->rew ? "reward" : "done")));
   return 0;
 }
 
@@ -136,8 +138,7 @@ int crl_env_seed(crl_env *env, uint64_t seed) {
   return env->ops->seed ? env->ops->seed(env, seed) : 0;
 }
 
-/* ---- reset
- * ------------------------------------------------------------------- */
+/* ---- reset ------------------------------------------------------------------- */
 
 /* Add zero entries for every leaf of comp missing in td (or of another
  * shape/dtype). */
@@ -149,7 +150,8 @@ static int ensure_entries(crl_td *td, const crl_spec *comp) {
     const crl_spec *s = crl_spec_get(comp, k.keys[i]);
     crl_tensor *t = crl_td_find(td, k.keys[i]);
     if (t && t->dtype == crl_spec_dtype(s) && t->ndim == crl_spec_ndim(s) &&
-        !memcmp(t->shape, crl_spec_shape(s), sizeof(int64_t) * (size_t)t->ndim))
+        !memcmp(t->shape, crl_spec_shape(s),
+                sizeof(int64_t) * (size_t)t->ndim))
       continue;
     crl_scope_begin();
     crl_tensor *z = crl_spec_zero(s, 0, NULL);
@@ -240,8 +242,7 @@ crl_td *crl_env_reset(crl_env *env, crl_td *td) {
   return out;
 }
 
-/* ---- step
- * ----------------------------------------------------------------------- */
+/* ---- step ----------------------------------------------------------------------- */
 
 static int validate_action(crl_env *env, crl_tensor *a) {
   const crl_spec *s = env->act;
@@ -260,10 +261,17 @@ static int validate_action(crl_env *env, crl_tensor *a) {
                     crl_dtype_name(crl_spec_dtype(s)));
   crl_spec_kind k = crl_spec_kind_of(s);
   if (crl_dtype_is_float(a->dtype)) {
-    for (int64_t i = 0; i < a->numel; i++) {
+    bool fast = a->dtype == CRL_FLOAT32 && crl_tensor_is_contiguous(a);
+    bool nan = false;
+    if (fast) { /* the common case, without per-element index math */
+      const float *p = a->data;
+      for (int64_t i = 0; i < a->numel; i++) nan |= p[i] != p[i];
+    }
+    for (int64_t i = 0; (nan || !fast) && i < a->numel; i++) {
       double v = crl_tensor_get_flat(a, i);
       if (isnan(v))
-        return crl__err(CRL_ENOTFINITE, "env %s: action element %lld is NaN",
+        return crl__err(CRL_ENOTFINITE,
+                        "env %s: action element %lld is NaN",
                         crl_env_name(env), (long long)i);
     }
   }
@@ -281,7 +289,8 @@ static int validate_action(crl_env *env, crl_tensor *a) {
                           crl_env_name(env), v, (long long)i, (long long)n);
       }
     }
-    return crl__err(CRL_EINVAL, "env %s: action is not in the action spec (%s)",
+    return crl__err(CRL_EINVAL,
+                    "env %s: action is not in the action spec (%s)",
                     crl_env_name(env), crl_spec_kind_name(k));
   }
   return 0;
@@ -304,8 +313,7 @@ static crl_td *next_td(crl_env *env, crl_td *td) {
     crl_tensor *r = crl_td_find(next, "reward");
     const crl_spec *rs = env->rew;
     if (!r || r->ndim != crl_spec_ndim(rs) || r->dtype != crl_spec_dtype(rs) ||
-        memcmp(r->shape, crl_spec_shape(rs),
-               sizeof(int64_t) * (size_t)r->ndim)) {
+        memcmp(r->shape, crl_spec_shape(rs), sizeof(int64_t) * (size_t)r->ndim)) {
       crl_scope_begin();
       crl_tensor *z = crl_spec_zero(rs, 0, NULL);
       rc = z ? crl_td_set(next, "reward", z) : crl_last_error_code();
@@ -326,8 +334,22 @@ int crl_env_step(crl_env *env, crl_td *td) {
                     crl_env_name(env), crl_last_error());
   }
   if (env->validate && (rc = validate_action(env, a))) return rc;
-  crl_td *next = next_td(env, td);
-  if (!next) return crl_last_error_code();
+  crl_td *next;
+  if (td == env->cache_td && td->version == env->cache_tdv &&
+      env->cache_next->version == env->cache_nextv) {
+    next = env->cache_next; /* same td, same structure: entries are there */
+  } else {
+    next = next_td(env, td);
+    if (!next) return crl_last_error_code();
+    crl_td_retain(td);
+    crl_td_retain(next);
+    crl_td_release(env->cache_td);
+    crl_td_release(env->cache_next);
+    env->cache_td = td;
+    env->cache_next = next;
+    env->cache_tdv = td->version;
+    env->cache_nextv = next->version;
+  }
   crl_no_grad_begin();
   rc = env->ops->step(env, td, next);
   crl_no_grad_end();
@@ -335,7 +357,8 @@ int crl_env_step(crl_env *env, crl_td *td) {
 }
 
 int crl_env_rand_step(crl_env *env, crl_td *td) {
-  if (!env || !td) return crl__err(CRL_EINVAL, "env_rand_step: NULL argument");
+  if (!env || !td)
+    return crl__err(CRL_EINVAL, "env_rand_step: NULL argument");
   int rc = check_ready(env, "env_rand_step");
   if (rc) return rc;
   crl_scope_begin();

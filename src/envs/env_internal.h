@@ -17,6 +17,11 @@ struct crl_env {
   crl_rng rng;
   bool validate;
   int render_h, render_w; /* 0: no rendering */
+  /* the last TensorDict stepped and its "next", retained, with their
+   * structure versions: a step on the same unchanged td skips the spec
+   * walk that (re)creates missing entries */
+  crl_td *cache_td, *cache_next;
+  unsigned cache_tdv, cache_nextv;
 };
 
 CRL_INTERNAL void crl__env_discard(crl_env *env);

@@ -99,14 +99,15 @@ static int check_leaves(const crl_spec *comp, crl_td *td, const char *prefix,
                     (long long)step, key);
     } else if (!crl_spec_is_in(s, t)) {
       char b1[160], b2[160];
-      rc = crl__err(
-          CRL_EINVAL,
-          "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
-          "in its spec (%s, shape %s, %s)",
-          (long long)step, key, CRL_SHAPE_STR(t, b1), crl_dtype_name(t->dtype),
-          crl_spec_kind_name(crl_spec_kind_of(s)),
-          crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2, sizeof b2),
-          crl_dtype_name(crl_spec_dtype(s)));
+      rc = crl__err(CRL_EINVAL,
+                    "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
+                    "in its spec (%s, shape %s, %s)",
+                    (long long)step, key, CRL_SHAPE_STR(t, b1),
+                    crl_dtype_name(t->dtype),
+                    crl_spec_kind_name(crl_spec_kind_of(s)),
+                    crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2,
+                                  sizeof b2),
+                    crl_dtype_name(crl_spec_dtype(s)));
     }
   }
   crl_td_keys_free(&k);
@@ -123,14 +124,15 @@ static int check_leaf(const crl_spec *s, crl_td *td, const char *key,
                     "output",
                     (long long)step, key);
   if (!crl_spec_is_in(s, t))
-    return crl__err(
-        CRL_EINVAL,
-        "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
-        "in its spec (%s, shape %s, %s)",
-        (long long)step, key, CRL_SHAPE_STR(t, b1), crl_dtype_name(t->dtype),
-        crl_spec_kind_name(crl_spec_kind_of(s)),
-        crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2, sizeof b2),
-        crl_dtype_name(crl_spec_dtype(s)));
+    return crl__err(CRL_EINVAL,
+                    "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
+                    "in its spec (%s, shape %s, %s)",
+                    (long long)step, key, CRL_SHAPE_STR(t, b1),
+                    crl_dtype_name(t->dtype),
+                    crl_spec_kind_name(crl_spec_kind_of(s)),
+                    crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2,
+                                  sizeof b2),
+                    crl_dtype_name(crl_spec_dtype(s)));
   return 0;
 }
 

@@ -204,6 +204,7 @@ int crl__td_append(crl_td *td, const char *key, size_t len, crl_tensor *t,
   memcpy(h->s, key, len);
   h->s[len] = 0;
   td->e[td->n++] = (td_entry){h->s, crl_tensor_retain(t), crl_td_retain(sub)};
+  td->version++;
   return 0;
 }
 
@@ -215,6 +216,7 @@ int crl__td_append_entry(crl_td *td, const td_entry *src, crl_tensor *t,
                             memory_order_relaxed);
   td->e[td->n++] =
       (td_entry){src->key, crl_tensor_retain(t), crl_td_retain(sub)};
+  td->version++;
   return 0;
 }
 
@@ -320,9 +322,19 @@ int crl_td_set(crl_td *td, const char *key, crl_tensor *t) {
     crl_tensor_retain(t);
     crl_tensor_release(h->e[i].t);
     h->e[i].t = t;
+    h->version++;
     return 0;
   }
   return crl__td_append(h, leaf, strlen(leaf), t, NULL);
+}
+
+/* does `from` contain `target` at any depth? */
+static bool reaches(const crl_td *from, const crl_td *target) {
+  for (int i = 0; i < from->n; i++) {
+    const crl_td *s = from->e[i].sub;
+    if (s && (s == target || reaches(s, target))) return true;
+  }
+  return false;
 }
 
 int crl_td_set_td(crl_td *td, const char *key, crl_td *sub) {
@@ -332,9 +344,10 @@ int crl_td_set_td(crl_td *td, const char *key, crl_td *sub) {
   if ((rc = check_batch("td_set_td", deepest(td, key), key, sub->bnd,
                         sub->batch)))
     return rc;
-  if (sub == td)
-    return crl__err(CRL_EINVAL, "td_set_td: cannot nest a TensorDict in "
-                                "itself");
+  if (sub == td || reaches(sub, td))
+    return crl__err(CRL_EINVAL, "td_set_td: nesting at '%s' would make a "
+                                "cycle (the TensorDict would contain itself)",
+                    key);
   if (crl_td_find(td, key))
     return crl__err(CRL_EKEY,
                     "td_set_td: key '%s' holds a tensor; delete it first",
@@ -347,6 +360,7 @@ int crl_td_set_td(crl_td *td, const char *key, crl_td *sub) {
     crl_td_retain(sub);
     crl_td_release(h->e[i].sub);
     h->e[i].sub = sub;
+    h->version++;
     return 0;
   }
   return crl__td_append(h, leaf, strlen(leaf), NULL, sub);
@@ -378,6 +392,7 @@ int crl_td_del(crl_td *td, const char *key) {
   crl_td_release(h->e[i].sub);
   memmove(&h->e[i], &h->e[i + 1], sizeof *h->e * (size_t)(h->n - i - 1));
   h->n--;
+  h->version++;
   return 0;
 }
 

@@ -18,6 +18,8 @@ struct crl_td {
   crl_device device;
   int n, cap;
   td_entry *e;
+  unsigned version; /* bumped whenever an entry is added, removed or
+                      replaced (lets the env layer cache lookups) */
 };
 
 /* A new empty TensorDict (scope-adopted) without shape checks. */

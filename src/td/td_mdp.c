@@ -56,6 +56,7 @@ static int put_local(crl_td *dst, const char *key, crl_tensor *t, crl_td *sub) {
   crl_td_release(e->sub);
   e->t = t;
   e->sub = sub;
+  dst->version++;
   return 0;
 }
 

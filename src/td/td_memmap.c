@@ -113,6 +113,7 @@ static void leaves_swap(leaf_list *l) {
     crl_tensor_retain(r->neu);
     crl_tensor_release(e->t);
     e->t = r->neu;
+    r->holder->version++;
   }
 }
 

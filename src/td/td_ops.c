@@ -414,6 +414,7 @@ static int update_apply(crl_td *dst, crl_td *src) {
       crl_tensor_retain(e->t);
       crl_tensor_release(dst->e[j].t);
       dst->e[j].t = e->t;
+      dst->version++;
     } else if (j >= 0) {
       rc = update_apply(dst->e[j].sub, e->sub);
     } else if (e->t) {

@@ -111,6 +111,23 @@ static void test_nested(void **state) {
   assert_int_equal(crl_td_set_td(td, "self", td), CRL_EINVAL);
 }
 
+/* nesting that would make a cycle is refused (directly or through a chain)
+ * and leaves both TensorDicts unchanged */
+static void test_nesting_cycle_refused(void **state) {
+  (void)state;
+  crl_td *a = crl_td_new(CRL_SHAPE(2)), *b = crl_td_new(CRL_SHAPE(2));
+  CRL_CHECK_OK(crl_td_set_td(a, "b", b));
+  assert_int_equal(crl_td_set_td(b, "a", a), CRL_EINVAL);
+  CRL_ASSERT_ERR_HAS("cycle");
+  assert_int_equal(crl_td_len(b), 0);
+  assert_int_equal(crl_td_set_td(a, "self", a), CRL_EINVAL);
+  assert_int_equal(crl_td_len(a), 1);
+  crl_td *c = crl_td_new(CRL_SHAPE(2));
+  CRL_CHECK_OK(crl_td_set_td(b, "c", c));
+  assert_int_equal(crl_td_set_td(c, "x/a", a), CRL_EINVAL);
+  assert_false(crl_td_contains(c, "x"));
+}
+
 static void test_nested_batch_checked(void **state) {
   (void)state;
   /* a value set under a nested TensorDict must fit that one's batch */
@@ -299,6 +316,7 @@ int main(void) {
       CRL_TEST(test_set_get),
       CRL_TEST(test_nested),
       CRL_TEST(test_nested_batch_checked),
+      CRL_TEST(test_nesting_cycle_refused),
       CRL_TEST(test_set_errors),
       CRL_TEST(test_missing_key_lists_present),
       CRL_TEST(test_set_inplace),

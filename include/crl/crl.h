@@ -12,6 +12,9 @@
 #include "crl/td.h"
 #include "crl/specs.h"
 #include "crl/env.h"
+#include "crl/envs_classic.h"
+#include "crl/nn.h"
+#include "crl/distributions.h"
 
 #define CRL_VERSION_MAJOR 0
 #define CRL_VERSION_MINOR 1

@@ -76,7 +76,9 @@ CRL_API int crl_module_load_params(crl_module *m, crl_td *params);
 CRL_API int crl_init_orthogonal_(crl_tensor *t, double gain, crl_rng *g);
 CRL_API int crl_init_xavier_uniform_(crl_tensor *t, double gain, crl_rng *g);
 CRL_API int crl_init_xavier_normal_(crl_tensor *t, double gain, crl_rng *g);
-/* Kaiming (He) uniform with torch's default a = sqrt(5) when a < 0. */
+/* Kaiming (He), mode fan_in, leaky_relu gain sqrt(2 / (1 + a^2)). a < 0
+ * picks the default: sqrt(5) for uniform (torch's nn.Linear / Conv2d
+ * init, bound 1/sqrt(fan_in)), 0 for normal (torch's kaiming_normal_). */
 CRL_API int crl_init_kaiming_uniform_(crl_tensor *t, double a, crl_rng *g);
 CRL_API int crl_init_kaiming_normal_(crl_tensor *t, double a, crl_rng *g);
 CRL_API int crl_init_constant_(crl_tensor *t, double value);
@@ -109,6 +111,7 @@ CRL_API crl_module *crl_activation_module_new(crl_activation a);
 /* y = x Wᵀ + b; in_features < 0 makes it lazy: sized at the first call. */
 CRL_API crl_module *crl_linear_new(int64_t in_features, int64_t out_features,
                                    bool bias, crl_rng *g);
+/* Square kernel; weight [out, in, k, k]; in_channels < 0 makes it lazy. */
 CRL_API crl_module *crl_conv2d_new(int64_t in_channels, int64_t out_channels,
                                    int kernel, int stride, int padding,
                                    bool bias, crl_rng *g);
@@ -132,34 +135,44 @@ CRL_API crl_module *crl_sequential_get(const crl_module *seq, int i);
 
 /* ---- TorchRL models -------------------------------------------------------- */
 
+/* Options: a zero-initialised struct plus out_features gives TorchRL's
+ * defaults where a default is stated. */
 typedef struct crl_mlp_options {
-  int64_t in_features;  /* < 0: lazy (inferred at the first call) */
-  int64_t out_features; /* required */
+  int64_t in_features;  /* <= 0: lazy (inferred at the first call) */
+  int64_t out_features; /* required (> 0) */
   int depth;            /* number of hidden layers when num_cells is NULL */
-  int64_t width;        /* their width (default 32 when depth > 0) */
+  int64_t width;        /* their width (default 32 when <= 0) */
   const int64_t *num_cells; /* hidden sizes, or NULL */
   int n_cells;              /* length of num_cells */
-  crl_activation activation; /* default tanh (TorchRL's default) */
+  crl_activation activation; /* CRL_ACT_NONE (0) means the default, tanh
+                                (TorchRL's default) */
   bool activate_last_layer;
-  bool layer_norm; /* LayerNorm after each hidden linear */
+  bool layer_norm; /* LayerNorm after each activated linear, before its
+                      activation (TorchRL's norm_class order) */
 } crl_mlp_options;
 /* TorchRL's MLP: Linear / activation stack. Parameters "0/weight",
  * "0/bias", "2/weight", ... (activation modules take the odd indices, as in
- * TorchRL's nn.Sequential). */
+ * TorchRL's nn.Sequential). With layer_norm each activated block is Linear,
+ * LayerNorm, activation: "0/weight", "1/weight" (LayerNorm), "3/weight"...
+ * crl_sequential_get reaches its layers. */
 CRL_API crl_module *crl_mlp_new(const crl_mlp_options *opt, crl_rng *g);
 
 typedef struct crl_convnet_options {
-  int64_t in_channels;          /* < 0: lazy */
-  int n_layers;                 /* layers (default 3) */
+  int64_t in_channels;          /* <= 0: lazy (inferred at the first call) */
+  int n_layers;                 /* layers (default 3 when <= 0) */
   const int64_t *num_cells;     /* channels per layer (default 32 each) */
   const int *kernel_sizes;      /* default 3 each */
   const int *strides;           /* default 1 each */
   const int *paddings;          /* default 0 each */
-  crl_activation activation;    /* default ELU (TorchRL's default) */
-  bool squash_last_layer;       /* flatten to [batch..., features] (default on) */
+  crl_activation activation;    /* CRL_ACT_NONE (0) means the default, ELU
+                                   (TorchRL's default) */
+  bool no_squash; /* false (default): flatten the output to
+                     [batch..., C*H*W] (TorchRL's SquashDims aggregator);
+                     true: keep [batch..., C, H, W] */
 } crl_convnet_options;
 /* TorchRL's ConvNet over [batch..., C, H, W] inputs (any number of leading
- * batch dims), flattening the output when squashing. */
+ * batch dims, or none): Conv2d, activation per layer (the last one too),
+ * then the squash. Parameters "0/weight", "0/bias", "2/weight", ... */
 CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt,
                                     crl_rng *g);
 

@@ -132,7 +132,7 @@ CRL_INTERNAL int crl__red_plan_make(const char *op, const crl_tensor *a,
  * and *permuted is set. */
 CRL_INTERNAL crl_tensor *crl__red_layout(crl_tensor *a, unsigned mask,
                                          crl_dtype dt, int64_t *O,
-                                         int64_t *R, int64_t *I,
+                                         int64_t *R, int64_t *In,
                                          bool *permuted);
 /* Inverse of crl__red_layout: buf (contiguous, laid out as it was for a
  * tensor of `shape`) as a contiguous tensor of `shape`. */

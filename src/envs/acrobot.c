@@ -9,7 +9,9 @@
  * dt1, dt2]. */
 /* No FP traps are ever enabled: this lets GCC if-convert the clipping and
  * wrapping so the step loop vectorizes (values are unchanged). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 #include "classic_internal.h"
 

@@ -48,9 +48,9 @@ typedef struct crl__bhdr {
 typedef struct crl__bworker {
   _Atomic uint32_t cmd_seq;  /* the caller bumps it to post cmd */
   _Atomic uint32_t sleeping; /* the worker sleeps on cmd_seq */
-  int32_t cmd;
+  _Atomic int32_t cmd;       /* written before cmd_seq */
   int32_t err_env; /* lowest failing copy of the last command, or -1 */
-  uint64_t arg;
+  _Atomic uint64_t arg;
   char pad_[40];
   _Atomic uint32_t done_seq; /* the last command finished */
   int32_t rc;                /* code of err_env's failure */
@@ -129,6 +129,10 @@ struct crl__batched {
 CRL_INTERNAL int crl__batched_init(crl__batched *b, const char *name, int n,
                                    crl_env *probe, bool pass_obs,
                                    int nworkers, bool shared_buffers);
+/* Validate the constructors' arguments (message names `name`). */
+CRL_INTERNAL int crl__batched_check_args(const char *name, int n,
+                                         crl_env_factory make,
+                                         const crl_batched_options *o);
 /* Make copy i with the factory (retained, validation off) and check its
  * specs against b's. NULL + error naming i. */
 CRL_INTERNAL crl_env *crl__batched_make(crl__batched *b, crl_env_factory make,

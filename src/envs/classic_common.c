@@ -6,8 +6,7 @@
 
 #include "classic_internal.h"
 
-/* ---- specs ------------------------------------------------------------------
- */
+/* ---- specs --------------------------------------------------------------- */
 
 crl_spec *crl__classic_expand(crl_spec *s, int bnd, const int64_t *batch) {
   if (!s || !bnd) return s;
@@ -73,8 +72,7 @@ static int make_specs(crl_env *env, const crl__classic *c) {
   return crl_env_set_done_spec(env, done);
 }
 
-/* ---- construction
- * ------------------------------------------------------------ */
+/* ---- construction -------------------------------------------------------- */
 
 static void free_impl(crl__classic *c) {
   if (!c) return;
@@ -189,16 +187,17 @@ int crl__classic_seed(crl_env *env, uint64_t seed) {
   return 0;
 }
 
-/* ---- outputs
- * ------------------------------------------------------------------ */
+/* ---- outputs ------------------------------------------------------------- */
 
 /* Contiguous data of td[key] (dtype dt, numel elements); an entry that is
  * missing or of another layout is replaced by a fresh tensor of the spec. */
 void *crl__env_out_data(crl_env *env, crl_td *td, const char *key,
-                        const crl_spec *spec, crl_dtype dt, int64_t numel) {
+                        const crl_spec *comp, crl_dtype dt, int64_t numel) {
   crl_tensor *t = crl_td_find(td, key);
   if (t && t->dtype == dt && t->numel == numel && crl_tensor_is_contiguous(t))
     return t->data;
+  const crl_spec *spec =
+      comp ? crl_spec_get(comp, key) : crl_env_reward_spec(env);
   if (!spec)
     return CRL_ERR_NULL(CRL_EKEY, "env %s: no spec for '%s'", crl_env_name(env),
                         key);
@@ -226,8 +225,7 @@ static void render_rows(const crl__classic *c, uint8_t *px, int h, int w,
   }
 }
 
-/* ---- reset, step, render
- * --------------------------------------------------------- */
+/* ---- reset, step, render ------------------------------------------------- */
 
 int crl__classic_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
   crl__classic *c = crl_env_impl(env);
@@ -236,14 +234,13 @@ int crl__classic_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
   float *obs = NULL;
   uint8_t *px = NULL;
   if (!c->pixels_only) {
-    obs = crl__env_out_data(env, td, "observation",
-                            crl_spec_get(os, "observation"), CRL_FLOAT32,
+    obs = crl__env_out_data(env, td, "observation", os, CRL_FLOAT32,
                             c->n * d->obs_dim);
     if (!obs) return crl_last_error_code();
   }
   if (c->from_pixels) {
-    px = crl__env_out_data(env, td, "pixels", crl_spec_get(os, "pixels"),
-                           CRL_UINT8, c->n * c->rh * c->rw * 3);
+    px = crl__env_out_data(env, td, "pixels", os, CRL_UINT8,
+                           c->n * c->rh * c->rw * 3);
     if (!px) return crl_last_error_code();
   }
   for (int64_t i = 0; i < c->n; i++) {
@@ -279,30 +276,23 @@ int crl__classic_step(crl_env *env, crl_td *td, crl_td *next) {
   float *obs = c->scratch;
   uint8_t *px = NULL;
   if (!c->pixels_only) {
-    obs = crl__env_out_data(env, next, "observation",
-                            crl_spec_get(os, "observation"), CRL_FLOAT32,
+    obs = crl__env_out_data(env, next, "observation", os, CRL_FLOAT32,
                             n * d->obs_dim);
     if (!obs) return crl_last_error_code();
   }
   if (c->from_pixels) {
-    px = crl__env_out_data(env, next, "pixels", crl_spec_get(os, "pixels"),
-                           CRL_UINT8, n * c->rh * c->rw * 3);
+    px = crl__env_out_data(env, next, "pixels", os, CRL_UINT8,
+                           n * c->rh * c->rw * 3);
     if (!px) return crl_last_error_code();
   }
   crl_spec *ds = crl_env_done_spec(env);
-  float *rew = crl__env_out_data(env, next, "reward", crl_env_reward_spec(env),
-                                 CRL_FLOAT32, n);
-  uint8_t *done = rew ? crl__env_out_data(env, next, "done",
-                                          crl_spec_get(ds, "done"), CRL_BOOL, n)
-                      : NULL;
+  float *rew = crl__env_out_data(env, next, "reward", NULL, CRL_FLOAT32, n);
+  uint8_t *done =
+      rew ? crl__env_out_data(env, next, "done", ds, CRL_BOOL, n) : NULL;
   uint8_t *term =
-      done ? crl__env_out_data(env, next, "terminated",
-                               crl_spec_get(ds, "terminated"), CRL_BOOL, n)
-           : NULL;
+      done ? crl__env_out_data(env, next, "terminated", ds, CRL_BOOL, n) : NULL;
   uint8_t *trunc =
-      term ? crl__env_out_data(env, next, "truncated",
-                               crl_spec_get(ds, "truncated"), CRL_BOOL, n)
-           : NULL;
+      term ? crl__env_out_data(env, next, "truncated", ds, CRL_BOOL, n) : NULL;
   if (!trunc) return crl_last_error_code();
   const void *adata = a->data;
   crl_tensor *ac = NULL;
@@ -352,8 +342,7 @@ int crl__classic_render(crl_env *env, crl_tensor *pixels) {
   return 0;
 }
 
-/* ---- state access (tests)
- * ------------------------------------------------------- */
+/* ---- state access (tests) ------------------------------------------------ */
 
 static int check_index(crl__classic *c, int64_t i) {
   if (i < 0 || i >= c->n)
@@ -387,8 +376,7 @@ int crl__classic_set_state(crl_env *env, int64_t i, const double *state,
   return 0;
 }
 
-/* ---- by name
- * ---------------------------------------------------------------------- */
+/* ---- by name ------------------------------------------------------------- */
 
 crl_env *crl_classic_make(const char *name, const crl_classic_options *opt) {
   static const struct {

@@ -85,9 +85,10 @@ CRL_INTERNAL crl_spec *crl__classic_done_spec(int bnd, const int64_t *batch);
 
 /* Contiguous data of td[key] (dtype dt, numel elements) to write in place;
  * an entry that is missing or of another layout is replaced by a zero
- * tensor of spec. NULL + error on failure. */
+ * tensor of its spec: comp's spec at key (comp: the observation or done
+ * spec), or the reward spec when comp is NULL. NULL + error on failure. */
 CRL_INTERNAL void *crl__env_out_data(crl_env *env, crl_td *td, const char *key,
-                                     const crl_spec *spec, crl_dtype dt,
+                                     const crl_spec *comp, crl_dtype dt,
                                      int64_t numel);
 
 /* ---- sin and cos without libm, so the step loops vectorize --------------

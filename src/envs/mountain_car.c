@@ -14,7 +14,9 @@
  *       after each step, as Gymnasium stores it. */
 /* No FP traps are ever enabled: this lets GCC if-convert the clipping so
  * the step loop vectorizes (values are unchanged). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 #include "classic_internal.h"
 

@@ -9,7 +9,9 @@
  * [cos th, sin th, thdot]. */
 /* No FP traps are ever enabled: this lets GCC if-convert the clipping so
  * the step loop vectorizes (values are unchanged). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
+#endif
 
 #include "classic_internal.h"
 

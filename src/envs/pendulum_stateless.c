@@ -60,8 +60,7 @@ static inline double angle_normalize(double x) {
   return r - M_PI;
 }
 
-/* ---- inputs -----------------------------------------------------------------
- */
+/* ---- inputs -------------------------------------------------------------- */
 
 /* float32 data of td[key] with one value per env (shape [batch...]) or
  * `extra` trailing values ([batch..., extra]); non-contiguous entries are
@@ -108,24 +107,19 @@ static const float *in_data(crl_env *env, crl_td *td, const char *key,
   return c ? c->data : NULL;
 }
 
-/* ---- reset, step
- * ------------------------------------------------------------- */
+/* ---- reset, step --------------------------------------------------------- */
 
 static int ps_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
   ps_impl *p = crl_env_impl(env);
   crl_spec *os = crl_env_observation_spec(env);
-  float *th = crl__env_out_data(env, td, "th", crl_spec_get(os, "th"),
-                                CRL_FLOAT32, p->n);
+  float *th = crl__env_out_data(env, td, "th", os, CRL_FLOAT32, p->n);
   float *thdot =
-      th ? crl__env_out_data(env, td, "thdot", crl_spec_get(os, "thdot"),
-                             CRL_FLOAT32, p->n)
-         : NULL;
+      th ? crl__env_out_data(env, td, "thdot", os, CRL_FLOAT32, p->n) : NULL;
   float *par[NPARAM];
   for (int k = 0; k < NPARAM; k++) {
-    par[k] = thdot ? crl__env_out_data(env, td, param_keys[k],
-                                       crl_spec_get(os, param_keys[k]),
-                                       CRL_FLOAT32, p->n)
-                   : NULL;
+    par[k] =
+        thdot ? crl__env_out_data(env, td, param_keys[k], os, CRL_FLOAT32, p->n)
+              : NULL;
     if (!par[k]) return crl_last_error_code();
   }
   double def[NPARAM];
@@ -165,26 +159,21 @@ static int ps_step_scoped(crl_env *env, crl_td *td, crl_td *next) {
   }
   crl_spec *os = crl_env_observation_spec(env);
   crl_spec *ds = crl_env_done_spec(env);
-  float *th = crl__env_out_data(env, next, "th", crl_spec_get(os, "th"),
-                                CRL_FLOAT32, n);
-  float *thd = th ? crl__env_out_data(env, next, "thdot",
-                                      crl_spec_get(os, "thdot"), CRL_FLOAT32, n)
-                  : NULL;
-  float *rew = thd ? crl__env_out_data(env, next, "reward",
-                                       crl_env_reward_spec(env), CRL_FLOAT32, n)
-                   : NULL;
+  float *th = crl__env_out_data(env, next, "th", os, CRL_FLOAT32, n);
+  float *thd =
+      th ? crl__env_out_data(env, next, "thdot", os, CRL_FLOAT32, n) : NULL;
+  float *rew =
+      thd ? crl__env_out_data(env, next, "reward", NULL, CRL_FLOAT32, n) : NULL;
   uint8_t *flags[3] = {NULL, NULL, NULL};
   static const char *const fk[3] = {"done", "terminated", "truncated"};
   for (int k = 0; k < 3 && rew; k++) {
-    flags[k] = crl__env_out_data(env, next, fk[k], crl_spec_get(ds, fk[k]),
-                                 CRL_BOOL, n);
+    flags[k] = crl__env_out_data(env, next, fk[k], ds, CRL_BOOL, n);
     if (!flags[k]) return crl_last_error_code();
   }
   float *pout[NPARAM];
   for (int k = 0; k < NPARAM; k++) {
     pout[k] =
-        rew ? crl__env_out_data(env, next, param_keys[k],
-                                crl_spec_get(os, param_keys[k]), CRL_FLOAT32, n)
+        rew ? crl__env_out_data(env, next, param_keys[k], os, CRL_FLOAT32, n)
             : NULL;
     if (!pout[k]) return crl_last_error_code();
   }

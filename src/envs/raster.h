@@ -25,8 +25,7 @@ typedef struct crl__rgb {
   uint8_t r, g, b;
 } crl__rgb;
 
-/* ---- pixel coordinates ----------------------------------------------------
- */
+/* ---- pixel coordinates --------------------------------------------------- */
 
 CRL_INTERNAL void crl__raster_clear(crl__frame *f, crl__rgb c);
 /* Filled polygon (n <= 64 vertices, xy = x0, y0, x1, y1, ...), even-odd. */
@@ -47,8 +46,7 @@ CRL_INTERNAL void crl__raster_line(crl__frame *f, double x0, double y0,
                                    double x1, double y1, double width,
                                    crl__rgb c);
 
-/* ---- drawing in another geometry -------------------------------------------
- */
+/* ---- drawing in another geometry ----------------------------------------- */
 
 typedef struct crl__view {
   crl__frame *f;

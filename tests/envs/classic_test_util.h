@@ -17,19 +17,24 @@ static inline void set_onehot(crl_env *env, crl_td *td, int64_t n,
       bnd ? crl_zeros(CRL_INT64, 2, shape) : crl_zeros(CRL_INT64, 1, &n);
   CRL_CHECK_PTR(a);
   int64_t *p = a->data;
-  for (int64_t i = 0; i < N; i++) p[i * n + idx[i]] = 1;
+  for (int64_t i = 0; i < N; i++)
+    p[i * n + idx[i]] = 1;
   CRL_CHECK_OK(crl_td_set(td, "action", a));
 }
 
-/* A float32 [N, 1] (or [1]) action. */
-static inline void set_cont(crl_env *env, crl_td *td, const double *u) {
+/* A float32 [N, 1] (or [1]) action from the N values of u. */
+#define set_cont(env, td, u) set_cont_n(env, td, u, sizeof(u) / sizeof(double))
+static inline void set_cont_n(crl_env *env, crl_td *td, const double *u,
+                              size_t count) {
   int bnd = crl_env_batch_ndim(env);
-  int64_t N = crl_env_numel(env);
+  int64_t N = (int64_t)count;
+  assert_int_equal(N, crl_env_numel(env));
   int64_t shape[2] = {N, 1};
   crl_tensor *a = crl_empty(CRL_FLOAT32, bnd ? 2 : 1, bnd ? shape : shape + 1);
   CRL_CHECK_PTR(a);
   float *p = a->data;
-  for (int64_t i = 0; i < N; i++) p[i] = (float)u[i];
+  for (int64_t i = 0; i < N; i++)
+    p[i] = (float)u[i];
   CRL_CHECK_OK(crl_td_set(td, "action", a));
 }
 
@@ -61,7 +66,8 @@ static inline void set_reset_mask(crl_td *td, int64_t n, const bool *m) {
   crl_tensor *t = crl_zeros(CRL_BOOL, 1, &n);
   CRL_CHECK_PTR(t);
   uint8_t *p = t->data;
-  for (int64_t i = 0; i < n; i++) p[i] = m[i];
+  for (int64_t i = 0; i < n; i++)
+    p[i] = m[i];
   CRL_CHECK_OK(crl_td_set(td, "_reset", t));
 }
 

@@ -16,8 +16,8 @@ static bool ref_step(cp_state *s, int action) {
   const double tau = 0.02, theta_threshold = 12 * 2 * M_PI / 360;
   double force = action == 1 ? force_mag : -force_mag;
   double costheta = cos(s->theta), sintheta = sin(s->theta);
-  double temp = (force + polemass_length * pow(s->theta_dot, 2) * sintheta) /
-                total_mass;
+  double temp =
+      (force + polemass_length * pow(s->theta_dot, 2) * sintheta) / total_mass;
   double thetaacc =
       (gravity * sintheta - costheta * temp) /
       (length * (4.0 / 3.0 - masspole * pow(costheta, 2) / total_mass));
@@ -43,7 +43,7 @@ static crl_env *make(int64_t n, int64_t max_steps) {
   return env;
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests --------------------------------------------------------------- */
 
 static void test_specs(void **state) {
   (void)state;
@@ -207,7 +207,8 @@ static void test_truncation(void **state) {
   crl_td *td = crl_env_reset(env, NULL);
   CRL_CHECK_PTR(td);
   double z[4] = {0, 0, 0, 0};
-  for (int i = 0; i < 2; i++) CRL_CHECK_OK(crl__classic_set_state(env, i, z, 0));
+  for (int i = 0; i < 2; i++)
+    CRL_CHECK_OK(crl__classic_set_state(env, i, z, 0));
   for (int t = 1; t <= 5; t++) {
     int64_t a[2] = {t % 2, (t + 1) % 2};
     set_onehot(env, td, 2, a);
@@ -289,8 +290,7 @@ static void test_seeding(void **state) {
   assert_memory_equal(f32(ta, "observation"), f32(tb, "observation"), 64);
   /* envs 0..3 of a batch of 8 reset as a batch of 4 does */
   assert_memory_equal(f32(ta, "observation"), f32(tc, "observation"), 64);
-  assert_memory_not_equal(f32(tc, "observation"), f32(tdd, "observation"),
-                          128);
+  assert_memory_not_equal(f32(tc, "observation"), f32(tdd, "observation"), 128);
   /* reseeding replays; a second reset draws new states */
   crl_td *t2 = crl_env_reset(a, NULL);
   assert_memory_not_equal(f32(ta, "observation"), f32(t2, "observation"), 64);
@@ -339,7 +339,8 @@ static void test_bad_actions(void **state) {
   CRL_ASSERT_ERR_HAS("[3, 2]");
   /* wrong dtype: float one-hot */
   crl_tensor *fa = crl_zeros(CRL_FLOAT32, CRL_SHAPE(N, 2));
-  for (int i = 0; i < N; i++) crl_tensor_set_flat(fa, 2 * i, 1);
+  for (int i = 0; i < N; i++)
+    crl_tensor_set_flat(fa, 2 * i, 1);
   CRL_CHECK_OK(crl_td_set(td, "action", fa));
   assert_int_equal(crl_env_step(env, td), CRL_EDTYPE);
   CRL_ASSERT_ERR_HAS("float32");
@@ -404,12 +405,16 @@ static void test_sincos(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      CRL_TEST(test_specs),         CRL_TEST(test_bad_options),
+      CRL_TEST(test_specs),
+      CRL_TEST(test_bad_options),
       CRL_TEST(test_reference_trajectory),
       CRL_TEST(test_termination_reward),
-      CRL_TEST(test_truncation),    CRL_TEST(test_partial_reset),
-      CRL_TEST(test_seeding),       CRL_TEST(test_bad_actions),
-      CRL_TEST(test_large_angle),   CRL_TEST(test_sincos),
+      CRL_TEST(test_truncation),
+      CRL_TEST(test_partial_reset),
+      CRL_TEST(test_seeding),
+      CRL_TEST(test_bad_actions),
+      CRL_TEST(test_large_angle),
+      CRL_TEST(test_sincos),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -396,7 +396,7 @@ crl_env *crl_parallel_env_new(int n, crl_env_factory make, void *ctx,
   p->make = make;
   p->ctx = ctx;
   /* spin only when every worker and the caller can have a core */
-  p->spin = nw + 1 <= ncpu ? 20000 : 0;
+  p->spin = getenv("CRL_SPIN") ? atoi(getenv("CRL_SPIN")) : (nw + 1 <= ncpu ? 20000 : 0);
   p->lo = calloc((size_t)nw, sizeof(int));
   p->hi = calloc((size_t)nw, sizeof(int));
   p->posted = calloc((size_t)nw, sizeof(uint32_t));

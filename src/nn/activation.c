@@ -24,8 +24,8 @@ crl_tensor *crl_activation_apply(crl_activation a, crl_tensor *x) {
 }
 
 static const struct {
-  const char *name;   /* crl's name */
-  const char *torch;  /* torch.nn class name (module name) */
+  const char *name;  /* crl's name */
+  const char *torch; /* torch.nn class name (module name) */
   crl_activation a;
 } acts[] = {
     {"none", "Identity", CRL_ACT_NONE},
@@ -65,19 +65,22 @@ static int act_forward(crl_module *m, crl_td *params, int nin,
 }
 
 #define ACT_OPS(id, tname)                                                     \
-  {.name = tname, .forward = act_forward, .free = NULL}
+  { .name = tname, .forward = act_forward, .free = NULL }
 static const crl_module_ops act_ops[] = {
-    ACT_OPS(CRL_ACT_NONE, "Identity"),   ACT_OPS(CRL_ACT_RELU, "ReLU"),
-    ACT_OPS(CRL_ACT_TANH, "Tanh"),       ACT_OPS(CRL_ACT_ELU, "ELU"),
-    ACT_OPS(CRL_ACT_LEAKY_RELU, "LeakyReLU"), ACT_OPS(CRL_ACT_SILU, "SiLU"),
-    ACT_OPS(CRL_ACT_SOFTPLUS, "Softplus"), ACT_OPS(CRL_ACT_SIGMOID, "Sigmoid"),
+    ACT_OPS(CRL_ACT_NONE, "Identity"),
+    ACT_OPS(CRL_ACT_RELU, "ReLU"),
+    ACT_OPS(CRL_ACT_TANH, "Tanh"),
+    ACT_OPS(CRL_ACT_ELU, "ELU"),
+    ACT_OPS(CRL_ACT_LEAKY_RELU, "LeakyReLU"),
+    ACT_OPS(CRL_ACT_SILU, "SiLU"),
+    ACT_OPS(CRL_ACT_SOFTPLUS, "Softplus"),
+    ACT_OPS(CRL_ACT_SIGMOID, "Sigmoid"),
 };
 
 crl_module *crl_activation_module_new(crl_activation a) {
   if ((unsigned)a >= sizeof act_ops / sizeof act_ops[0])
     return CRL_ERR_NULL(CRL_EINVAL,
-                        "activation_module_new: unknown activation %d",
-                        (int)a);
+                        "activation_module_new: unknown activation %d", (int)a);
   return crl_module_new(&act_ops[a], (void *)(intptr_t)a, 1, 1);
 }
 

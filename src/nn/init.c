@@ -38,7 +38,8 @@ int crl__fan_in_out(const char *op, const crl_tensor *t, int64_t *fan_in,
   int rc = check_param(op, t, 2);
   if (rc) return rc;
   int64_t rf = 1;
-  for (int d = 2; d < t->ndim; d++) rf *= t->shape[d];
+  for (int d = 2; d < t->ndim; d++)
+    rf *= t->shape[d];
   *fan_in = t->shape[1] * rf;
   *fan_out = t->shape[0] * rf;
   return 0;
@@ -92,8 +93,7 @@ static int kaiming(const char *op, crl_tensor *t, double a, crl_rng *g,
   int rc = crl__fan_in_out(op, t, &fi, &fo);
   if (rc) return rc;
   if (t->numel == 0) return 0;
-  if (fi == 0)
-    return crl__err(CRL_ESHAPE, "%s: fan_in is 0", op);
+  if (fi == 0) return crl__err(CRL_ESHAPE, "%s: fan_in is 0", op);
   double gain = sqrt(2.0 / (1.0 + a * a));
   double std = gain / sqrt((double)fi);
   return normal ? fill(t, g, true, 0.0, std)
@@ -101,8 +101,7 @@ static int kaiming(const char *op, crl_tensor *t, double a, crl_rng *g,
 }
 
 int crl_init_kaiming_uniform_(crl_tensor *t, double a, crl_rng *g) {
-  return kaiming("init_kaiming_uniform_", t, a < 0 ? sqrt(5.0) : a, g,
-                 false);
+  return kaiming("init_kaiming_uniform_", t, a < 0 ? sqrt(5.0) : a, g, false);
 }
 
 int crl_init_kaiming_normal_(crl_tensor *t, double a, crl_rng *g) {
@@ -119,14 +118,18 @@ static void gram_schmidt(double *q, int64_t m, int64_t n) {
       for (int64_t k = 0; k < j; k++) {
         const double *qk = q + k * m;
         double d = 0;
-        for (int64_t i = 0; i < m; i++) d += qk[i] * qj[i];
-        for (int64_t i = 0; i < m; i++) qj[i] -= d * qk[i];
+        for (int64_t i = 0; i < m; i++)
+          d += qk[i] * qj[i];
+        for (int64_t i = 0; i < m; i++)
+          qj[i] -= d * qk[i];
       }
     double nrm = 0;
-    for (int64_t i = 0; i < m; i++) nrm += qj[i] * qj[i];
+    for (int64_t i = 0; i < m; i++)
+      nrm += qj[i] * qj[i];
     nrm = sqrt(nrm);
     double inv = nrm > 0 ? 1.0 / nrm : 0.0;
-    for (int64_t i = 0; i < m; i++) qj[i] *= inv;
+    for (int64_t i = 0; i < m; i++)
+      qj[i] *= inv;
   }
 }
 

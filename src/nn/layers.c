@@ -7,13 +7,15 @@
 
 #include "nn_internal.h"
 
-/* ---- shared helpers -------------------------------------------------------- */
+/* ---- shared helpers --------------------------------------------------------
+ */
 
 int crl__linear_reset_parameters(crl_tensor *w, crl_tensor *b, crl_rng *g) {
   int64_t fi, fo;
   int rc = crl__fan_in_out("linear_reset_parameters", w, &fi, &fo);
   if (!rc) rc = crl_init_kaiming_uniform_(w, -1.0, g);
-  if (!rc && b) rc = crl__param_uniform_(b, fi > 0 ? 1.0 / sqrt((double)fi) : 0, g);
+  if (!rc && b)
+    rc = crl__param_uniform_(b, fi > 0 ? 1.0 / sqrt((double)fi) : 0, g);
   return rc;
 }
 
@@ -21,7 +23,8 @@ crl_tensor *crl__flatten_lead(crl_tensor *x, int keep, int *nlead,
                               int64_t *lead) {
   int nl = x->ndim - keep;
   int64_t n = 1;
-  for (int d = 0; d < nl; d++) n *= (lead[d] = x->shape[d]);
+  for (int d = 0; d < nl; d++)
+    n *= (lead[d] = x->shape[d]);
   *nlead = nl;
   int64_t shape[CRL_MAX_DIMS];
   shape[0] = n;
@@ -48,7 +51,8 @@ static crl_rng lazy_rng(crl_rng *g) {
   return r;
 }
 
-/* ---- Linear ------------------------------------------------------------------- */
+/* ---- Linear
+ * ------------------------------------------------------------------- */
 
 typedef struct linear_impl {
   int64_t in, out;
@@ -61,7 +65,8 @@ static void free_impl(crl_module *m) { free(m->impl); }
 
 static int linear_materialize(crl_module *m, linear_impl *L, int64_t in) {
   crl_tensor *w = crl__module_add_param(m, "weight", CRL_SHAPE(L->out, in));
-  crl_tensor *b = w && L->bias ? crl__module_add_param(m, "bias", CRL_SHAPE(L->out)) : NULL;
+  crl_tensor *b =
+      w && L->bias ? crl__module_add_param(m, "bias", CRL_SHAPE(L->out)) : NULL;
   if (!w || (L->bias && !b) || crl__linear_reset_parameters(w, b, &L->rng)) {
     if (w) crl_td_del(m->params, "weight");
     if (b) crl_td_del(m->params, "bias");
@@ -95,8 +100,8 @@ static int linear_forward(crl_module *m, crl_td *params, int nin,
 
 static const crl_module_ops linear_ops = {"Linear", linear_forward, free_impl};
 
-crl_module *crl_linear_new(int64_t in_features, int64_t out_features,
-                           bool bias, crl_rng *g) {
+crl_module *crl_linear_new(int64_t in_features, int64_t out_features, bool bias,
+                           crl_rng *g) {
   if (out_features < 0 || !g)
     return CRL_ERR_NULL(CRL_EINVAL,
                         "linear_new: out_features must be >= 0 (got %lld) "
@@ -122,7 +127,8 @@ crl_module *crl_linear_new(int64_t in_features, int64_t out_features,
   return m;
 }
 
-/* ---- Conv2d ------------------------------------------------------------------ */
+/* ---- Conv2d
+ * ------------------------------------------------------------------ */
 
 typedef struct conv_impl {
   int64_t in, out;
@@ -135,7 +141,8 @@ typedef struct conv_impl {
 static int conv_materialize(crl_module *m, conv_impl *C, int64_t in) {
   crl_tensor *w =
       crl__module_add_param(m, "weight", CRL_SHAPE(C->out, in, C->k, C->k));
-  crl_tensor *b = w && C->bias ? crl__module_add_param(m, "bias", CRL_SHAPE(C->out)) : NULL;
+  crl_tensor *b =
+      w && C->bias ? crl__module_add_param(m, "bias", CRL_SHAPE(C->out)) : NULL;
   if (!w || (C->bias && !b) || crl__linear_reset_parameters(w, b, &C->rng)) {
     if (w) crl_td_del(m->params, "weight");
     if (b) crl_td_del(m->params, "bias");
@@ -197,8 +204,8 @@ crl_module *crl_conv2d_new(int64_t in_channels, int64_t out_channels,
                         (long long)out_channels, kernel, stride, padding);
   conv_impl *C = calloc(1, sizeof *C);
   if (!C) return CRL_ERR_NULL(CRL_ENOMEM, "conv2d_new: out of memory");
-  *C = (conv_impl){in_channels, out_channels, kernel, stride, padding,
-                   bias,        false,        {0, 0}};
+  *C = (conv_impl){in_channels, out_channels, kernel, stride,
+                   padding,     bias,         false,  {0, 0}};
   crl_module *m = crl_module_new(&conv_ops, C, 1, 1);
   if (!m) return NULL;
   if (in_channels < 0) {
@@ -216,7 +223,8 @@ crl_module *crl_conv2d_new(int64_t in_channels, int64_t out_channels,
   return m;
 }
 
-/* ---- LayerNorm --------------------------------------------------------------- */
+/* ---- LayerNorm
+ * --------------------------------------------------------------- */
 
 typedef struct ln_impl {
   int ndim;
@@ -248,7 +256,8 @@ static int ln_forward(crl_module *m, crl_td *params, int nin,
       return CRL_EKEY;
   }
   int dims[CRL_MAX_DIMS];
-  for (int d = 0; d < L->ndim; d++) dims[d] = -1 - d;
+  for (int d = 0; d < L->ndim; d++)
+    dims[d] = -1 - d;
   crl_scope_begin();
   crl_tensor *mu = crl_mean(x, L->ndim, dims, true);
   crl_tensor *xc = mu ? crl_sub(x, mu) : NULL;
@@ -299,11 +308,12 @@ crl_module *crl_layer_norm_new(int ndim, const int64_t *shape, bool affine) {
   return m;
 }
 
-/* ---- NoisyLinear ---------------------------------------------------------------
- * TorchRL's NoisyLinear: weight = mu + sigma * epsilon with factorised noise
- * epsilon_w = f(e_out) f(e_in)ᵀ, epsilon_b = f(e_out), f(x) = sign(x)
- * sqrt(|x|), e ~ N(0, 1). mu ~ U(-1/sqrt(in), 1/sqrt(in)); weight sigma =
- * std_init / sqrt(in), bias sigma = std_init / sqrt(out). */
+/* ---- NoisyLinear
+ * --------------------------------------------------------------- TorchRL's
+ * NoisyLinear: weight = mu + sigma * epsilon with factorised noise epsilon_w =
+ * f(e_out) f(e_in)ᵀ, epsilon_b = f(e_out), f(x) = sign(x) sqrt(|x|), e ~ N(0,
+ * 1). mu ~ U(-1/sqrt(in), 1/sqrt(in)); weight sigma = std_init / sqrt(in), bias
+ * sigma = std_init / sqrt(out). */
 
 typedef struct noisy_impl {
   int64_t in, out;
@@ -316,7 +326,8 @@ static int noisy_forward(crl_module *m, crl_td *params, int nin,
   crl_tensor *ws = wm ? crl__module_param(m, params, "weight_sigma") : NULL;
   crl_tensor *bm = ws ? crl__module_param(m, params, "bias_mu") : NULL;
   crl_tensor *bs = bm ? crl__module_param(m, params, "bias_sigma") : NULL;
-  crl_tensor *we = bs ? crl__module_param(m, m->buffers, "weight_epsilon") : NULL;
+  crl_tensor *we =
+      bs ? crl__module_param(m, m->buffers, "weight_epsilon") : NULL;
   crl_tensor *be = we ? crl__module_param(m, m->buffers, "bias_epsilon") : NULL;
   if (!be) return CRL_EKEY;
   crl_scope_begin();
@@ -352,13 +363,15 @@ int crl_noisy_linear_reset_noise(crl_module *m, crl_rng *g) {
   crl_tensor *be = we ? crl__module_param(m, m->buffers, "bias_epsilon") : NULL;
   if (!be) return CRL_EKEY;
   double *ei = malloc(sizeof(double) * (size_t)(N->in + N->out + 1));
-  if (!ei) return crl__err(CRL_ENOMEM, "noisy_linear_reset_noise: out of memory");
+  if (!ei)
+    return crl__err(CRL_ENOMEM, "noisy_linear_reset_noise: out of memory");
   double *eo = ei + N->in;
   scale_noise(ei, N->in, g);
   scale_noise(eo, N->out, g);
   crl_scope_begin();
   crl_tensor *tw = crl_empty(CRL_FLOAT64, CRL_SHAPE(N->out, N->in));
-  crl_tensor *tb = tw ? crl_from_array(CRL_FLOAT64, CRL_SHAPE(N->out), eo) : NULL;
+  crl_tensor *tb =
+      tw ? crl_from_array(CRL_FLOAT64, CRL_SHAPE(N->out), eo) : NULL;
   if (!tb) {
     crl_scope_end();
     free(ei);
@@ -366,7 +379,8 @@ int crl_noisy_linear_reset_noise(crl_module *m, crl_rng *g) {
   }
   double *p = tw->data;
   for (int64_t o = 0; o < N->out; o++)
-    for (int64_t i = 0; i < N->in; i++) p[o * N->in + i] = eo[o] * ei[i];
+    for (int64_t i = 0; i < N->in; i++)
+      p[o * N->in + i] = eo[o] * ei[i];
   crl__copy_into(we, tw);
   crl__copy_into(be, tb);
   we->version++;
@@ -392,11 +406,17 @@ crl_module *crl_noisy_linear_new(int64_t in_features, int64_t out_features,
   if (!m) return NULL;
   int64_t o = out_features, i = in_features;
   crl_tensor *wm = crl__module_add_param(m, "weight_mu", CRL_SHAPE(o, i));
-  crl_tensor *ws = wm ? crl__module_add_param(m, "weight_sigma", CRL_SHAPE(o, i)) : NULL;
-  crl_tensor *bm = ws ? crl__module_add_param(m, "bias_mu", CRL_SHAPE(o)) : NULL;
-  crl_tensor *bs = bm ? crl__module_add_param(m, "bias_sigma", CRL_SHAPE(o)) : NULL;
-  bool ok = bs && crl__module_add_buffer(m, "weight_epsilon", CRL_FLOAT32, CRL_SHAPE(o, i)) &&
-            crl__module_add_buffer(m, "bias_epsilon", CRL_FLOAT32, CRL_SHAPE(o));
+  crl_tensor *ws =
+      wm ? crl__module_add_param(m, "weight_sigma", CRL_SHAPE(o, i)) : NULL;
+  crl_tensor *bm =
+      ws ? crl__module_add_param(m, "bias_mu", CRL_SHAPE(o)) : NULL;
+  crl_tensor *bs =
+      bm ? crl__module_add_param(m, "bias_sigma", CRL_SHAPE(o)) : NULL;
+  bool ok =
+      bs &&
+      crl__module_add_buffer(m, "weight_epsilon", CRL_FLOAT32,
+                             CRL_SHAPE(o, i)) &&
+      crl__module_add_buffer(m, "bias_epsilon", CRL_FLOAT32, CRL_SHAPE(o));
   double r = 1.0 / sqrt((double)i);
   ok = ok && !crl__param_uniform_(wm, r, g) &&
        !crl_init_constant_(ws, std_init / sqrt((double)i)) &&
@@ -410,10 +430,11 @@ crl_module *crl_noisy_linear_new(int64_t in_features, int64_t out_features,
   return m;
 }
 
-/* ---- Sequential ------------------------------------------------------------ */
+/* ---- Sequential ------------------------------------------------------------
+ */
 
 int crl__sequential_forward(crl_module *m, crl_td *params, int nin,
-                       crl_tensor *const *in, int nout, crl_tensor **out) {
+                            crl_tensor *const *in, int nout, crl_tensor **out) {
   (void)nin, (void)nout;
   crl_scope_begin();
   crl_tensor *x = in[0];
@@ -436,7 +457,7 @@ int crl__sequential_forward(crl_module *m, crl_td *params, int nin,
 }
 
 static const crl_module_ops seq_ops = {"Sequential", crl__sequential_forward,
-                                      NULL};
+                                       NULL};
 
 crl_module *crl_sequential_new(int n, crl_module *const *modules) {
   if (n < 0 || (n > 0 && !modules))

@@ -42,12 +42,10 @@ static int mlp_forward(crl_module *m, crl_td *params, int nin,
       crl_td *p = c->params;
       /* the Linear's own TensorDict: "weight" then "bias" (anything else,
        * e.g. not materialized yet: let the layer run itself) */
-      crl_tensor *w = p->n >= 1 && strcmp(p->e[0].key, "weight") == 0
-                          ? p->e[0].t
-                          : NULL;
-      crl_tensor *b = w && p->n >= 2 && strcmp(p->e[1].key, "bias") == 0
-                          ? p->e[1].t
-                          : NULL;
+      crl_tensor *w =
+          p->n >= 1 && strcmp(p->e[0].key, "weight") == 0 ? p->e[0].t : NULL;
+      crl_tensor *b =
+          w && p->n >= 2 && strcmp(p->e[1].key, "bias") == 0 ? p->e[1].t : NULL;
       if (w && p->n == (b ? 2 : 1)) {
         y = crl_linear(x, w, b);
       } else {
@@ -77,12 +75,12 @@ crl_module *crl_mlp_new(const crl_mlp_options *opt, crl_rng *g) {
     return CRL_ERR_NULL(CRL_EINVAL, "mlp_new: options and a generator are "
                                     "required");
   if (opt->out_features <= 0)
-    return CRL_ERR_NULL(CRL_EINVAL, "mlp_new: out_features must be > 0, got %lld",
+    return CRL_ERR_NULL(CRL_EINVAL,
+                        "mlp_new: out_features must be > 0, got %lld",
                         (long long)opt->out_features);
   int depth = opt->num_cells ? opt->n_cells : opt->depth;
   if (depth < 0 || depth > 1000 || (opt->num_cells && opt->n_cells < 0))
-    return CRL_ERR_NULL(CRL_EINVAL, "mlp_new: depth %d is out of range",
-                        depth);
+    return CRL_ERR_NULL(CRL_EINVAL, "mlp_new: depth %d is out of range", depth);
   int64_t width = opt->width > 0 ? opt->width : 32;
   for (int i = 0; opt->num_cells && i < depth; i++)
     if (opt->num_cells[i] <= 0)

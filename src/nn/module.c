@@ -80,9 +80,7 @@ void crl_module_release(crl_module *m) {
   free(m);
 }
 
-void crl__module_discard(crl_module *m) {
-  crl__discard_obj(m, release_module);
-}
+void crl__module_discard(crl_module *m) { crl__discard_obj(m, release_module); }
 
 crl_module *crl__module_scope_end_keep(crl_module *m) {
   crl_module_retain(m);
@@ -139,9 +137,8 @@ crl_tensor *crl__module_add_param(crl_module *m, const char *key, int ndim,
                     CRL_FLOAT32, true, ndim, shape);
 }
 
-crl_tensor *crl__module_add_buffer(crl_module *m, const char *key,
-                                   crl_dtype dt, int ndim,
-                                   const int64_t *shape) {
+crl_tensor *crl__module_add_buffer(crl_module *m, const char *key, crl_dtype dt,
+                                   int ndim, const int64_t *shape) {
   return add_tensor(m, m ? m->buffers : NULL, "module_add_buffer", key, dt,
                     false, ndim, shape);
 }
@@ -215,7 +212,8 @@ crl_tensor *crl__module_param(const crl_module *m, crl_td *params,
                       crl_module_name(m), key, keys);
 }
 
-/* ---- forward --------------------------------------------------------------- */
+/* ---- forward ---------------------------------------------------------------
+ */
 
 int crl_module_forward(crl_module *m, crl_td *params, int nin,
                        crl_tensor *const *in, int nout, crl_tensor **out) {
@@ -229,7 +227,8 @@ int crl_module_forward(crl_module *m, crl_td *params, int nin,
     if (!in[i])
       return crl__err(CRL_EINVAL, "module_forward: %s: input %d is NULL",
                       crl_module_name(m), i);
-  for (int i = 0; i < nout; i++) out[i] = NULL;
+  for (int i = 0; i < nout; i++)
+    out[i] = NULL;
   return m->ops->forward(m, params ? params : m->params, nin, in, nout, out);
 }
 
@@ -239,7 +238,8 @@ crl_tensor *crl_module_call(crl_module *m, crl_td *params, crl_tensor *x) {
   return y;
 }
 
-/* ---- parameter copies -------------------------------------------------------- */
+/* ---- parameter copies
+ * -------------------------------------------------------- */
 
 static crl_tensor *clone_leaf(crl_tensor *t, void *ctx) {
   bool rg = *(bool *)ctx;
@@ -254,7 +254,8 @@ static crl_tensor *clone_leaf(crl_tensor *t, void *ctx) {
 }
 
 crl_td *crl_module_params_clone(const crl_module *m, bool requires_grad) {
-  if (!m) return CRL_ERR_NULL(CRL_EINVAL, "module_params_clone: module is NULL");
+  if (!m)
+    return CRL_ERR_NULL(CRL_EINVAL, "module_params_clone: module is NULL");
   return crl_td_apply(m->params, clone_leaf, &requires_grad);
 }
 
@@ -281,8 +282,7 @@ int crl_module_load_params(crl_module *m, crl_td *params) {
       rc = crl__err(CRL_EDTYPE,
                     "module_load_params: %s key '%s': dtype %s given, a float "
                     "dtype is required",
-                    crl_module_name(m), pairs[i].key,
-                    crl_dtype_name(s->dtype));
+                    crl_module_name(m), pairs[i].key, crl_dtype_name(s->dtype));
     }
   }
   /* and every parameter of m must be given */

@@ -47,8 +47,8 @@
 #include "crl/nn.h"
 
 typedef struct crl__child {
-  crl_module *m;  /* retained */
-  char *prefix;   /* malloc'ed key prefix, no '/' inside */
+  crl_module *m;       /* retained */
+  char *prefix;        /* malloc'ed key prefix, no '/' inside */
   bool nested_params;  /* child's params are nested under prefix */
   bool nested_buffers; /* child's buffers are nested under prefix */
 } crl__child;
@@ -80,12 +80,10 @@ CRL_INTERNAL crl_module *crl__module_scope_end_keep(crl_module *m);
  * (owned by the TensorDict), or NULL with the error set. Works inside or
  * outside scopes; the parameter is never scope-owned. */
 CRL_INTERNAL crl_tensor *crl__module_add_param(crl_module *m, const char *key,
-                                               int ndim,
-                                               const int64_t *shape);
+                                               int ndim, const int64_t *shape);
 /* The same for a buffer (dtype dt, zero-filled, no grad) in m->buffers. */
-CRL_INTERNAL crl_tensor *crl__module_add_buffer(crl_module *m,
-                                                const char *key, crl_dtype dt,
-                                                int ndim,
+CRL_INTERNAL crl_tensor *crl__module_add_buffer(crl_module *m, const char *key,
+                                                crl_dtype dt, int ndim,
                                                 const int64_t *shape);
 /* Append sub-module `child` (retained) under key prefix `prefix` (one
  * component, no '/'). Its params (and buffers) TensorDict is shared into
@@ -113,13 +111,12 @@ CRL_INTERNAL crl_td *crl__module_child_params(crl_module *m, crl_td *params,
                                               int i);
 /* Tensor at `key` of params, or NULL with CRL_EKEY whose message starts
  * with m's name and names the key. BORROWED. */
-CRL_INTERNAL crl_tensor *crl__module_param(const crl_module *m,
-                                           crl_td *params, const char *key);
+CRL_INTERNAL crl_tensor *crl__module_param(const crl_module *m, crl_td *params,
+                                           const char *key);
 
 /* Fill t with uniform(-bound, bound) from g, in place and without autograd
  * (t may be a leaf that requires grad). */
-CRL_INTERNAL int crl__param_uniform_(crl_tensor *t, double bound,
-                                     crl_rng *g);
+CRL_INTERNAL int crl__param_uniform_(crl_tensor *t, double bound, crl_rng *g);
 /* fan_in / fan_out as torch computes them (dim 1 / dim 0 sizes times the
  * receptive field = product of dims 2..); CRL_EINVAL for < 2 dims. */
 CRL_INTERNAL int crl__fan_in_out(const char *op, const crl_tensor *t,
@@ -139,16 +136,16 @@ CRL_INTERNAL int crl__linear_reset_parameters(crl_tensor *w, crl_tensor *b,
 /* Forward of a sequence: children run in order, one tensor each (the
  * forward of crl_sequential_new's modules; reusable by sequence-like
  * modules whose children are all 1 -> 1). */
-CRL_INTERNAL int crl__sequential_forward(crl_module *m, crl_td *params,
-                                         int nin, crl_tensor *const *in,
-                                         int nout, crl_tensor **out);
+CRL_INTERNAL int crl__sequential_forward(crl_module *m, crl_td *params, int nin,
+                                         crl_tensor *const *in, int nout,
+                                         crl_tensor **out);
 
 /* Flatten all but the last `keep` dims of x into one leading dim: x
  * [b..., k...] -> [prod(b), k...]; *nlead/lead receive the leading dims
  * (for restoring them with crl__unflatten_lead). New reference (a view when
  * possible). keep must be <= x->ndim; nlead 0 gives a leading dim of 1. */
-CRL_INTERNAL crl_tensor *crl__flatten_lead(crl_tensor *x, int keep,
-                                           int *nlead, int64_t *lead);
+CRL_INTERNAL crl_tensor *crl__flatten_lead(crl_tensor *x, int keep, int *nlead,
+                                           int64_t *lead);
 /* y [N, rest...] -> [lead..., rest...] (N = prod(lead)). New reference. */
 CRL_INTERNAL crl_tensor *crl__unflatten_lead(crl_tensor *y, int nlead,
                                              const int64_t *lead);

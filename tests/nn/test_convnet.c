@@ -4,7 +4,8 @@
 
 static void set_values(crl_tensor *t, const double *v) {
   crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++) crl_tensor_set_flat(t, i, v[i]);
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
   crl_no_grad_end();
 }
 
@@ -90,7 +91,8 @@ static void test_convnet_values(void **state) {
                             .strides = (int[]){2, 1},
                             .paddings = (int[]){1, 0}};
   crl_module *m2 = crl_convnet_new(&o2, &g);
-  crl_tensor *y2 = crl_module_call(m2, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(4, 1, 5, 5)));
+  crl_tensor *y2 =
+      crl_module_call(m2, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(4, 1, 5, 5)));
   CRL_CHECK_PTR(y2);
   int64_t s2[] = {4, 12};
   assert_shape(y2, 2, s2);
@@ -98,9 +100,10 @@ static void test_convnet_values(void **state) {
   assert_null(crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(3, 3))));
   CRL_ASSERT_ERR_HAS("ConvNet");
   CRL_ASSERT_ERR_HAS("[3, 3]");
-  assert_null(crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(1, 2, 3, 3))));
-  crl_convnet_options bad = {.in_channels = 1, .n_layers = 2,
-                             .strides = (int[]){1, 0}};
+  assert_null(
+      crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(1, 2, 3, 3))));
+  crl_convnet_options bad = {
+      .in_channels = 1, .n_layers = 2, .strides = (int[]){1, 0}};
   assert_null(crl_convnet_new(&bad, &g));
   CRL_ASSERT_ERR_HAS("layer 1");
 }
@@ -114,7 +117,8 @@ static void test_convnet_lazy(void **state) {
   CRL_CHECK_PTR(m);
   assert_false(crl_td_contains(crl_module_params(m), "0/weight"));
   crl_scope_begin();
-  crl_tensor *y = crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(2, 3, 6, 6, 6)));
+  crl_tensor *y =
+      crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(2, 3, 6, 6, 6)));
   CRL_CHECK_PTR(y);
   int64_t ys[] = {2, 3, 8 * 2 * 2};
   assert_shape(y, 3, ys);
@@ -132,7 +136,8 @@ typedef struct {
 static crl_tensor *run_net(crl_tensor **in, void *vctx) {
   gctx *c = vctx;
   crl_td *p = crl_td_new(0, NULL);
-  for (int i = 0; i < c->n; i++) crl_td_set(p, c->keys[i], in[1 + i]);
+  for (int i = 0; i < c->n; i++)
+    crl_td_set(p, c->keys[i], in[1 + i]);
   return crl_module_call(c->m, p, in[0]);
 }
 
@@ -184,8 +189,10 @@ static void test_convnet_lifetime(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      CRL_TEST(test_convnet_defaults), CRL_TEST(test_convnet_values),
-      CRL_TEST(test_convnet_lazy),     CRL_TEST(test_convnet_gradcheck),
+      CRL_TEST(test_convnet_defaults),
+      CRL_TEST(test_convnet_values),
+      CRL_TEST(test_convnet_lazy),
+      CRL_TEST(test_convnet_gradcheck),
       cmocka_unit_test(test_convnet_lifetime),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

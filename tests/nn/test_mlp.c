@@ -6,7 +6,8 @@
 
 static void set_values(crl_tensor *t, const double *v) {
   crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++) crl_tensor_set_flat(t, i, v[i]);
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
   crl_no_grad_end();
 }
 
@@ -14,7 +15,8 @@ static void assert_keys(crl_module *m, int n, const char *const *expect) {
   crl_td_keys k;
   CRL_CHECK_OK(crl_td_keys_get(crl_module_params(m), true, true, &k));
   if (k.n != n) fail_msg("%d keys, expected %d", k.n, n);
-  for (int i = 0; i < n; i++) assert_string_equal(k.keys[i], expect[i]);
+  for (int i = 0; i < n; i++)
+    assert_string_equal(k.keys[i], expect[i]);
   crl_td_keys_free(&k);
 }
 
@@ -29,7 +31,7 @@ static void test_mlp_structure(void **state) {
   crl_module *m = crl_mlp_new(&o, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "MLP");
-  const char *keys[] = {"0/weight", "0/bias", "2/weight",
+  const char *keys[] = {"0/weight", "0/bias",   "2/weight",
                         "2/bias",   "4/weight", "4/bias"};
   assert_keys(m, 6, keys);
   const char *names[] = {"Linear", "Tanh", "Linear", "Tanh", "Linear"};
@@ -54,7 +56,8 @@ static void test_mlp_structure(void **state) {
   assert_null(crl_sequential_get(m2, 6));
   int64_t w2[] = {32, 32};
   assert_shape(crl_td_get(crl_module_params(m2), "2/weight"), 2, w2);
-  crl_tensor *y = crl_module_call(m2, NULL, crl_randn(&g, CRL_FLOAT32, CRL_SHAPE(7, 3)));
+  crl_tensor *y =
+      crl_module_call(m2, NULL, crl_randn(&g, CRL_FLOAT32, CRL_SHAPE(7, 3)));
   CRL_CHECK_PTR(y);
   for (int64_t i = 0; i < y->numel; i++)
     assert_true(crl_tensor_get_flat(y, i) >= 0);
@@ -73,8 +76,8 @@ static void test_mlp_structure(void **state) {
                         .layer_norm = true};
   crl_module *m4 = crl_mlp_new(&o4, &g);
   CRL_CHECK_PTR(m4);
-  const char *k4[] = {"0/weight", "0/bias", "1/weight", "1/bias",
-                      "3/weight", "3/bias"};
+  const char *k4[] = {"0/weight", "0/bias",   "1/weight",
+                      "1/bias",   "3/weight", "3/bias"};
   assert_keys(m4, 6, k4);
   assert_string_equal(crl_module_name(crl_sequential_get(m4, 1)), "LayerNorm");
   assert_string_equal(crl_module_name(crl_sequential_get(m4, 2)), "Tanh");
@@ -89,8 +92,8 @@ static void test_mlp_structure(void **state) {
                           .n_cells = 2};
   assert_null(crl_mlp_new(&bad2, &g));
   CRL_ASSERT_ERR_HAS("num_cells[1]");
-  crl_mlp_options bad3 = {.in_features = 3, .out_features = 1,
-                          .activation = (crl_activation)42};
+  crl_mlp_options bad3 = {
+      .in_features = 3, .out_features = 1, .activation = (crl_activation)42};
   assert_null(crl_mlp_new(&bad3, &g));
   CRL_ASSERT_ERR_HAS("activation 42");
 }
@@ -114,7 +117,8 @@ static crl_module *tiny_mlp(void) {
 static void test_mlp_values(void **state) {
   (void)state;
   crl_module *m = tiny_mlp();
-  crl_tensor *x = crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 1), (float[]){1, -2});
+  crl_tensor *x =
+      crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 1), (float[]){1, -2});
   crl_tensor *y = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(y);
   double e[2] = {2 * tanh(1.0) + 3 * tanh(-0.5) + 0.1,
@@ -134,16 +138,17 @@ static void test_mlp_values(void **state) {
   CRL_CHECK_OK(crl_backward(crl_sum(y, 0, NULL, false), NULL));
   crl_td *p = crl_module_params(m);
   assert_tensor_values(crl_td_get(p, "2/bias")->grad, (double[]){2}, 1, 1e-6);
-  assert_tensor_values(crl_td_get(p, "2/weight")->grad,
-                       (double[]){tanh(1.0) + tanh(-2.0), tanh(-0.5) + tanh(2.5)},
-                       2, 1e-6);
+  assert_tensor_values(
+      crl_td_get(p, "2/weight")->grad,
+      (double[]){tanh(1.0) + tanh(-2.0), tanh(-0.5) + tanh(2.5)}, 2, 1e-6);
 }
 
 static void test_mlp_functional(void **state) {
   (void)state;
   crl_rng g;
   crl_rng_seed(&g, 3);
-  crl_mlp_options o = {.in_features = 4, .out_features = 2, .depth = 2, .width = 16};
+  crl_mlp_options o = {
+      .in_features = 4, .out_features = 2, .depth = 2, .width = 16};
   crl_module *a = crl_mlp_new(&o, &g), *b = crl_mlp_new(&o, &g);
   crl_tensor *x = crl_randn(&g, CRL_FLOAT32, CRL_SHAPE(3, 4));
   crl_tensor *ya = crl_module_call(a, crl_module_params(b), x);
@@ -174,7 +179,8 @@ typedef struct {
 static crl_tensor *run_mlp(crl_tensor **in, void *vctx) {
   gctx *c = vctx;
   crl_td *p = crl_td_new(0, NULL);
-  for (int i = 0; i < c->n; i++) crl_td_set(p, c->keys[i], in[1 + i]);
+  for (int i = 0; i < c->n; i++)
+    crl_td_set(p, c->keys[i], in[1 + i]);
   return crl_module_call(c->m, p, in[0]);
 }
 
@@ -223,7 +229,8 @@ static void test_mlp_lazy(void **state) {
   assert_false(crl_td_contains(crl_module_params(m), "0/weight"));
   assert_true(crl_td_contains(crl_module_params(m), "2/weight"));
   crl_scope_begin();
-  crl_tensor *y = crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(3, 6)));
+  crl_tensor *y =
+      crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(3, 6)));
   CRL_CHECK_PTR(y);
   crl_scope_end();
   int64_t s[] = {8, 6};
@@ -231,7 +238,8 @@ static void test_mlp_lazy(void **state) {
   const char *keys[] = {"0/weight", "0/bias", "2/weight", "2/bias"};
   assert_keys(m, 4, keys);
   /* the fast path runs on the materialized layer */
-  crl_tensor *y2 = crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(6)));
+  crl_tensor *y2 =
+      crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(6)));
   CRL_CHECK_PTR(y2);
   assert_null(crl_module_call(m, NULL, crl_ones(CRL_FLOAT32, CRL_SHAPE(5))));
 }
@@ -268,7 +276,8 @@ static void test_mlp_speed(void **state) {
   (void)state;
   crl_rng g;
   crl_rng_seed(&g, 7);
-  crl_mlp_options o = {.in_features = 4, .out_features = 2, .depth = 2, .width = 64};
+  crl_mlp_options o = {
+      .in_features = 4, .out_features = 2, .depth = 2, .width = 64};
   crl_module *m = crl_mlp_new(&o, &g);
   crl_tensor *x = crl_ones(CRL_FLOAT32, CRL_SHAPE(1, 4));
   double best = INFINITY;

@@ -4,7 +4,8 @@
 
 #include "test_util.h"
 
-/* ---- a custom module: y = x * scale (+ a "shift" parameter) ---------------- */
+/* ---- a custom module: y = x * scale (+ a "shift" parameter) ----------------
+ */
 
 static int freed_count;
 
@@ -54,16 +55,16 @@ static void test_custom_module(void **state) {
   assert_int_equal(crl_module_num_outputs(m), 1);
   assert_int_equal(crl_module_num_params(m), 2);
   assert_non_null(crl_module_buffers(m));
-  crl_tensor *x = crl_from_array(CRL_FLOAT32, CRL_SHAPE(2),
-                                 (float[]){1.0f, -2.0f});
+  crl_tensor *x =
+      crl_from_array(CRL_FLOAT32, CRL_SHAPE(2), (float[]){1.0f, -2.0f});
   crl_tensor *y = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(y);
   assert_tensor_values(y, (double[]){3.5, -5.5}, 2, 1e-6);
   /* wrong input count */
   crl_tensor *outs[2];
-  assert_int_equal(crl_module_forward(m, NULL, 2, (crl_tensor *[]){x, x}, 1,
-                                      outs),
-                   CRL_EINVAL);
+  assert_int_equal(
+      crl_module_forward(m, NULL, 2, (crl_tensor *[]){x, x}, 1, outs),
+      CRL_EINVAL);
   CRL_ASSERT_ERR_HAS("Scale takes 1 input(s)");
 }
 
@@ -106,7 +107,8 @@ static void test_module_new_errors(void **state) {
   assert_int_equal(freed_count, 1);
 }
 
-/* ---- functional calls ------------------------------------------------------- */
+/* ---- functional calls -------------------------------------------------------
+ */
 
 static crl_module *make_linear(uint64_t seed, int64_t in, int64_t out) {
   crl_rng g;
@@ -210,13 +212,14 @@ static void test_load_params(void **state) {
   crl_td *p64 = crl_td_to_dtype(crl_module_params(c), CRL_FLOAT64, true);
   crl_module *d = make_linear(7, 4, 2);
   CRL_CHECK_OK(crl_module_load_params(d, p64));
-  assert_true(crl_td_allclose(crl_module_params(d), crl_module_params(c), 0,
-                              1e-7));
+  assert_true(
+      crl_td_allclose(crl_module_params(d), crl_module_params(c), 0, 1e-7));
   assert_int_equal(crl_td_get(crl_module_params(d), "weight")->dtype,
                    CRL_FLOAT32);
 }
 
-/* ---- Sequential -------------------------------------------------------------- */
+/* ---- Sequential
+ * -------------------------------------------------------------- */
 
 static void test_sequential(void **state) {
   (void)state;

@@ -94,7 +94,8 @@ static void loop_step(void *vctx) {
   }
   const uint8_t *d = c->done->data;
   uint8_t any = 0;
-  for (int64_t i = 0; i < c->n; i++) any |= d[i];
+  for (int64_t i = 0; i < c->n; i++)
+    any |= d[i];
   if (any) {
     crl_scope_begin();
     if (c->n > 1) crl_td_set(c->td, "_reset", c->done);

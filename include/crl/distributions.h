@@ -19,6 +19,10 @@
  * broadcasts value against the sample shape and returns batch-shaped
  * results (value's extra leading dims are kept).
  *
+ * A distribution may be read from several threads, but sample/rsample
+ * must not run on one distribution from two threads at once (TanhNormal
+ * caches its last sample).
+ *
  * dtypes: parameters must be float32/float64 (loc and scale of different
  * float dtypes are promoted); samples and log-probs have that dtype
  * (Categorical samples are int64).
@@ -71,17 +75,16 @@ CRL_API crl_dist *crl_normal_new(crl_tensor *loc, crl_tensor *scale,
  * mode/deterministic_sample (the true mean has no closed form). entropy has
  * no closed form: a Monte-Carlo estimate (see crl_dist_entropy). */
 CRL_API crl_dist *crl_tanh_normal_new(crl_tensor *loc, crl_tensor *scale,
-                                      double low, double high,
-                                      int event_dims);
+                                      double low, double high, int event_dims);
 /* Normal(loc, scale) truncated to [low, high] (finite scalars, low < high),
  * as TorchRL's TruncatedNormal (which always uses event_dims 1). Sampling
  * by inverse CDF computed in double precision with tail-accurate
  * log-CDF / inverse-CDF (reparameterised: gradients to loc and scale).
  * log_prob is the truncated density (-inf outside [low, high]); entropy and
  * mean are closed forms; mode is loc clamped into the bounds. */
-CRL_API crl_dist *crl_truncated_normal_new(crl_tensor *loc,
-                                           crl_tensor *scale, double low,
-                                           double high, int event_dims);
+CRL_API crl_dist *crl_truncated_normal_new(crl_tensor *loc, crl_tensor *scale,
+                                           double low, double high,
+                                           int event_dims);
 /* Deterministic: always `param`. log_prob is 0 where value equals param
  * within |value - param| < 1e-6 + 1e-6 |param| (all over the event dims)
  * and -inf elsewhere (TorchRL's Delta; torchrl writes +inf for the match,
@@ -91,8 +94,8 @@ CRL_API crl_dist *crl_delta_new(crl_tensor *param, int event_dims);
 /* Deterministic tanh(param) scaled into [low, high] (clamped inside as
  * TanhNormal). log_prob, entropy as Delta (compared with that point);
  * mode = mean = sample = that point; rsample is differentiable in param. */
-CRL_API crl_dist *crl_tanh_delta_new(crl_tensor *param, double low,
-                                     double high, int event_dims);
+CRL_API crl_dist *crl_tanh_delta_new(crl_tensor *param, double low, double high,
+                                     int event_dims);
 /* Categorical over the last dim of logits [..., K] (unnormalised; -inf
  * masks a category); samples are int64 indices [...]. log_prob takes
  * integer indices in [0, K). entropy = -sum p log p (0 log 0 = 0). mode is

@@ -53,9 +53,9 @@ CRL_API int crl_env_kwargs_bool(const crl_env_kwargs *kw, const char *key,
 typedef crl_env *(*crl_env_maker)(void *ctx, const crl_env_kwargs *kw);
 
 typedef struct crl_env_registration {
-  const char *name;    /* e.g. "MyRobot-v0": non-empty, no ',' '=' or space */
-  crl_env_maker make;  /* required */
-  void *ctx;           /* passed to make */
+  const char *name;   /* e.g. "MyRobot-v0": non-empty, no ',' '=' or space */
+  crl_env_maker make; /* required */
+  void *ctx;          /* passed to make */
   /* NULL-terminated list of the option keys make reads (NULL: none). */
   const char *const *options;
   const char *description; /* one line, optional */

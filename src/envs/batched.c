@@ -15,7 +15,8 @@
 
 #include "batched_internal.h"
 
-/* ---- waiting --------------------------------------------------------------- */
+/* ---- waiting ---------------------------------------------------------------
+ */
 
 void crl__futex_wait(_Atomic uint32_t *addr, uint32_t val, int timeout_ms) {
   struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
@@ -40,7 +41,8 @@ int crl__online_cpus(void) {
   return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
 }
 
-/* ---- small helpers --------------------------------------------------------- */
+/* ---- small helpers ---------------------------------------------------------
+ */
 
 static bool any_set(const uint8_t *m, int64_t n) {
   uint8_t a = 0;
@@ -49,7 +51,7 @@ static bool any_set(const uint8_t *m, int64_t n) {
   return a != 0;
 }
 
-static bool same_shape(const crl_tensor *a, const crl_tensor *b) {
+bool crl__same_shape(const crl_tensor *a, const crl_tensor *b) {
   return a->ndim == b->ndim &&
          !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
@@ -69,14 +71,15 @@ static void copy_all(crl_tensor *dst, const crl_tensor *src) {
  * being numel / rows elements (dst and src have `drows` / `srows` rows
  * along their flattened leading dims). dst_rows/src_rows NULL mean j.
  * Non-contiguous or other-dtype tensors go through contiguous copies. */
-static int copy_rows(crl_tensor *dst, int64_t drows, const int64_t *dst_rows,
-                     crl_tensor *src, int64_t srows, const int64_t *src_rows,
-                     int64_t k) {
+int crl__copy_rows(crl_tensor *dst, int64_t drows, const int64_t *dst_rows,
+                   crl_tensor *src, int64_t srows, const int64_t *src_rows,
+                   int64_t k) {
   crl_scope_begin();
   crl_tensor *d = dst, *s = src;
   if (!crl_tensor_is_contiguous(d) || d->dtype != src->dtype)
     d = crl__to_contig_dtype(dst, src->dtype);
-  if (s && !crl_tensor_is_contiguous(s)) s = crl__to_contig_dtype(src, s->dtype);
+  if (s && !crl_tensor_is_contiguous(s))
+    s = crl__to_contig_dtype(src, s->dtype);
   if (!d || !s) {
     crl_scope_end();
     return crl_last_error_code();
@@ -98,7 +101,7 @@ static int copy_rows(crl_tensor *dst, int64_t drows, const int64_t *dst_rows,
  * new entry (a copy) */
 static int put(crl_td *td, const char *key, const crl_tensor *src) {
   crl_tensor *dst = crl_td_find(td, key);
-  if (dst && same_shape(dst, src)) {
+  if (dst && crl__same_shape(dst, src)) {
     if (dst->storage && !dst->storage->writable)
       return crl__err(CRL_EINVAL, "batched env: entry '%s' is read-only", key);
     copy_all(dst, src);
@@ -111,7 +114,8 @@ static int put(crl_td *td, const char *key, const crl_tensor *src) {
   return rc;
 }
 
-/* ---- setup ------------------------------------------------------------------ */
+/* ---- setup ------------------------------------------------------------------
+ */
 
 static int keys_of(const crl_spec *s, int *n, char ***keys) {
   crl_td_keys k;
@@ -157,8 +161,10 @@ static int make_buffers(crl__batched *b, int64_t n, bool shared) {
     sh[b->ibnd + 3] = 3;
     px = shared ? crl_empty_shared(CRL_UINT8, b->ibnd + 4, sh)
                 : crl_empty(CRL_UINT8, b->ibnd + 4, sh);
-    if (!px) rc = crl_last_error_code();
-    else memset(px->data, 0, (size_t)px->numel);
+    if (!px)
+      rc = crl_last_error_code();
+    else
+      memset(px->data, 0, (size_t)px->numel);
   }
   if (!rc) {
     b->buf = crl_td_retain(root);
@@ -197,9 +203,8 @@ static int make_buffers(crl__batched *b, int64_t n, bool shared) {
   return 0;
 }
 
-int crl__batched_init(crl__batched *b, const char *name, int n,
-                      crl_env *probe, bool pass_obs, int nworkers,
-                      bool shared_buffers) {
+int crl__batched_init(crl__batched *b, const char *name, int n, crl_env *probe,
+                      bool pass_obs, int nworkers, bool shared_buffers) {
   b->name = name;
   b->n = n;
   b->pass_obs = pass_obs;
@@ -236,8 +241,8 @@ int crl__batched_init(crl__batched *b, const char *name, int n,
   void *m = mmap(NULL, b->shm_len, PROT_READ | PROT_WRITE,
                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED)
-    return crl__err(CRL_EIO, "%s: cannot map %zu bytes of shared memory",
-                    name, b->shm_len);
+    return crl__err(CRL_EIO, "%s: cannot map %zu bytes of shared memory", name,
+                    b->shm_len);
   b->shm = m; /* zero-filled */
   b->hdr = m;
   b->w = (crl__bworker *)((char *)m + off_w);
@@ -280,10 +285,7 @@ crl_env *crl__batched_make(crl__batched *b, crl_env_factory make, void *ctx,
                         b->name, i, msg);
   }
   const char *which = NULL;
-  if (!b->obs) { /* the first copy: it defines the specs */
-    crl_env_set_validate(e, false);
-    return e;
-  }
+  if (!b->obs) return e; /* the first copy: it defines the specs */
   if (e->bnd != b->ibnd ||
       memcmp(e->batch, b->ibatch, sizeof(int64_t) * (size_t)b->ibnd))
     which = "batch size";
@@ -304,7 +306,6 @@ crl_env *crl__batched_make(crl__batched *b, crl_env_factory make, void *ctx,
                         "env 0",
                         b->name, i, which);
   }
-  crl_env_set_validate(e, false); /* the batched env validates */
   return e;
 }
 
@@ -379,7 +380,7 @@ static int relink(crl__bslot *s, int lo, int hi) {
     if (!t)
       return crl__err(CRL_EKEY, "env %s did not write '%s'",
                       crl_env_name(s->env), l->key);
-    if (!same_shape(t, l->view)) {
+    if (!crl__same_shape(t, l->view)) {
       char b1[160], b2[160];
       return crl__err(CRL_ESHAPE,
                       "env %s wrote '%s' of shape %s, its spec says %s",
@@ -484,9 +485,10 @@ int crl__batched_raise(crl__batched *b, int i, int worker) {
   return crl__err(rc, "%s: env %d: %s", b->name, i, e->msg);
 }
 
-/* ---- the batched env's ops ----------------------------------------------------- */
+/* ---- the batched env's ops
+ * ----------------------------------------------------- */
 
-static int check_usable(crl__batched *b, const char *op, bool sync) {
+int crl__batched_check_usable(crl__batched *b, const char *op, bool sync) {
   if (b->closed)
     return crl__err(CRL_ESTATE, "%s %s: the env is closed", b->name, op);
   if (b->broken)
@@ -502,7 +504,7 @@ static int check_usable(crl__batched *b, const char *op, bool sync) {
 
 static int b_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
   crl__batched *b = env->impl;
-  int rc = check_usable(b, "reset", true);
+  int rc = crl__batched_check_usable(b, "reset", true);
   if (rc) return rc;
   int64_t total = (int64_t)b->n * b->inumel;
   if (mask) memcpy(b->mask, mask, (size_t)total);
@@ -510,7 +512,7 @@ static int b_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
   for (int k = 0; k < b->nobs && !rc; k++) {
     crl_tensor *src = b->b_obs[k];
     crl_tensor *dst = crl_td_find(td, b->obs_keys[k]);
-    if (!mask || !dst || !same_shape(dst, src)) {
+    if (!mask || !dst || !crl__same_shape(dst, src)) {
       rc = put(td, b->obs_keys[k], src);
       continue;
     }
@@ -526,7 +528,7 @@ static int b_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
       int64_t c = 0;
       for (int64_t j = 0; j < total; j++)
         if (mask[j]) rows[c++] = j;
-      rc = copy_rows(dst, total, rows, src, total, rows, c);
+      rc = crl__copy_rows(dst, total, rows, src, total, rows, c);
       free(rows);
     }
   }
@@ -535,10 +537,10 @@ static int b_reset(crl_env *env, crl_td *td, const uint8_t *mask) {
 
 static int b_step(crl_env *env, crl_td *td, crl_td *next) {
   crl__batched *b = env->impl;
-  int rc = check_usable(b, "step", true);
+  int rc = crl__batched_check_usable(b, "step", true);
   if (rc) return rc;
   crl_tensor *a = crl_td_find(td, "action");
-  if (!a || !same_shape(a, b->b_action)) {
+  if (!a || !crl__same_shape(a, b->b_action)) {
     char s1[160], s2[160];
     return crl__err(CRL_ESHAPE, "%s step: action of shape %s, expected %s",
                     b->name, a ? CRL_SHAPE_STR(a, s1) : "(missing)",
@@ -547,7 +549,7 @@ static int b_step(crl_env *env, crl_td *td, crl_td *next) {
   if (b->pass_obs)
     for (int k = 0; k < b->nobs; k++) {
       crl_tensor *t = crl_td_find(td, b->obs_keys[k]);
-      if (!t || !same_shape(t, b->b_obs[k]))
+      if (!t || !crl__same_shape(t, b->b_obs[k]))
         return crl__err(t ? CRL_ESHAPE : CRL_EKEY,
                         "%s step: pass_observations needs '%s' of the "
                         "observation spec's shape at the root",
@@ -568,15 +570,15 @@ static int b_step(crl_env *env, crl_td *td, crl_td *next) {
 
 static int b_seed(crl_env *env, uint64_t seed) {
   crl__batched *b = env->impl;
-  int rc = check_usable(b, "seed", true);
+  int rc = crl__batched_check_usable(b, "seed", true);
   return rc ? rc : b->vt->exec(b, CRL__CMD_SEED, seed);
 }
 
 static int b_render(crl_env *env, crl_tensor *pixels) {
   crl__batched *b = env->impl;
-  int rc = check_usable(b, "render", true);
+  int rc = crl__batched_check_usable(b, "render", true);
   if (rc) return rc;
-  if (!b->b_px || !same_shape(pixels, b->b_px)) {
+  if (!b->b_px || !crl__same_shape(pixels, b->b_px)) {
     char s1[160];
     return crl__err(CRL_ESHAPE, "%s render: target of shape %s", b->name,
                     CRL_SHAPE_STR(pixels, s1));
@@ -687,7 +689,8 @@ void crl__batched_free(crl__batched *b) {
   free(b);
 }
 
-/* ---- public queries --------------------------------------------------------------- */
+/* ---- public queries
+ * --------------------------------------------------------------- */
 
 int crl_batched_env_num_envs(const crl_env *env) {
   crl__batched *b = crl__batched_of(env, "batched_env_num_envs");
@@ -709,8 +712,7 @@ crl_env *crl_batched_env_get(crl_env *env, int i) {
                         b->name, i, b->n);
   if (!b->slots[i].env)
     return CRL_ERR_NULL(CRL_EUNSUPPORTED,
-                        "%s get: env %d lives in a worker process", b->name,
-                        i);
+                        "%s get: env %d lives in a worker process", b->name, i);
   return b->slots[i].env;
 }
 
@@ -730,233 +732,4 @@ int crl_batched_env_close(crl_env *env) {
 int64_t crl_batched_env_pending(const crl_env *env) {
   crl__batched *b = crl__batched_of(env, "batched_env_pending");
   return b ? b->pending : crl_last_error_code();
-}
-
-/* ---- async send/recv ----------------------------------------------------------------- */
-
-/* env_index of td into ids (k of them), checked: int64 [k] with k = the
- * batch's first dim, in range, distinct, idle. */
-static int parse_ids(crl__batched *b, const char *op, crl_td *td,
-                     int64_t *ids, int64_t *k) {
-  if (crl_td_batch_ndim(td) < 1)
-    return crl__err(CRL_ESHAPE,
-                    "%s %s: the TensorDict needs a batch dim [k] (one row "
-                    "per env sent)",
-                    b->name, op);
-  int64_t kk = crl_td_batch_size(td)[0];
-  crl_tensor *t = crl_td_get(td, "env_index");
-  if (!t) return crl_last_error_code();
-  char s1[160];
-  if (t->dtype != CRL_INT64 || t->ndim != 1 || t->shape[0] != kk)
-    return crl__err(CRL_ESHAPE,
-                    "%s %s: env_index must be int64 [%lld], got %s %s",
-                    b->name, op, (long long)kk, crl_dtype_name(t->dtype),
-                    CRL_SHAPE_STR(t, s1));
-  if (kk > b->n)
-    return crl__err(CRL_ESHAPE, "%s %s: %lld rows for %d envs", b->name, op,
-                    (long long)kk, b->n);
-  int rc = crl_tensor_to_array(t, CRL_INT64, ids, kk);
-  if (rc) return rc;
-  for (int64_t j = 0; j < kk; j++) {
-    if (ids[j] < 0 || ids[j] >= b->n)
-      return crl__err(CRL_EINDEX,
-                      "%s %s: env_index %lld (row %lld) out of range [0, %d)",
-                      b->name, op, (long long)ids[j], (long long)j, b->n);
-    for (int64_t q = 0; q < j; q++)
-      if (ids[q] == ids[j])
-        return crl__err(CRL_EINDEX, "%s %s: env_index %lld appears twice",
-                        b->name, op, (long long)ids[j]);
-    if (atomic_load(&b->envs[ids[j]].state) != CRL__ENV_IDLE)
-      return crl__err(CRL_ESTATE,
-                      "%s %s: env %lld has a request in flight or a result "
-                      "not received",
-                      b->name, op, (long long)ids[j]);
-  }
-  *k = kk;
-  return 0;
-}
-
-/* check a tensor's shape is [k] ++ shape of `like` without its dim 0 */
-static int check_rows(crl__batched *b, const char *op, const char *key,
-                      const crl_tensor *t, int64_t k, const crl_tensor *like) {
-  bool ok = t->ndim == like->ndim && t->shape[0] == k &&
-            !memcmp(t->shape + 1, like->shape + 1,
-                    sizeof(int64_t) * (size_t)(t->ndim - 1));
-  if (ok) return 0;
-  char s1[160], s2[160];
-  int64_t want[CRL_MAX_DIMS];
-  memcpy(want, like->shape, sizeof want);
-  want[0] = k;
-  return crl__err(CRL_ESHAPE, "%s %s: '%s' of shape %s, expected %s", b->name,
-                  op, key, CRL_SHAPE_STR(t, s1),
-                  crl_shape_str(like->ndim, want, s2, sizeof s2));
-}
-
-static int validate_action(crl__batched *b, const char *op, crl_tensor *a) {
-  if (a->dtype != crl_spec_dtype(b->act))
-    return crl__err(CRL_EDTYPE, "%s %s: action of dtype %s, the spec says %s",
-                    b->name, op, crl_dtype_name(a->dtype),
-                    crl_dtype_name(crl_spec_dtype(b->act)));
-  crl_spec_kind kd = crl_spec_kind_of(b->act);
-  if (crl_dtype_is_float(a->dtype))
-    for (int64_t i = 0; i < a->numel; i++)
-      if (isnan(crl_tensor_get_flat(a, i)))
-        return crl__err(CRL_ENOTFINITE, "%s %s: action element %lld is NaN",
-                        b->name, op, (long long)i);
-  if (kd != CRL_SPEC_BOUNDED && kd != CRL_SPEC_UNBOUNDED &&
-      !crl_spec_is_in(b->act, a))
-    return crl__err(CRL_EINVAL, "%s %s: action is not in the action spec (%s)",
-                    b->name, op, crl_spec_kind_name(kd));
-  return 0;
-}
-
-static int send_common(crl__batched *b, int64_t k, const int64_t *ids,
-                       uint32_t state) {
-  for (int64_t j = 0; j < k; j++)
-    atomic_store_explicit(&b->envs[ids[j]].state, state, memory_order_release);
-  b->pending += k;
-  return b->vt->kick(b);
-}
-
-int crl_batched_env_reset_send(crl_env *env, crl_td *td) {
-  const char *op = "reset_send";
-  crl__batched *b = crl__batched_of(env, "batched_env_reset_send");
-  if (!b) return crl_last_error_code();
-  int rc = check_usable(b, op, false);
-  if (rc) return rc;
-  int64_t *ids = malloc(sizeof(int64_t) * (size_t)b->n);
-  if (!ids) return crl__err(CRL_ENOMEM, "out of memory");
-  int64_t k = 0;
-  crl_tensor *r = td ? crl_td_find(td, "_reset") : NULL;
-  if (!td) {
-    for (int i = 0; i < b->n && !rc; i++) {
-      ids[k++] = i;
-      if (atomic_load(&b->envs[i].state) != CRL__ENV_IDLE)
-        rc = crl__err(CRL_ESTATE,
-                      "%s %s: env %d has a request in flight or a result "
-                      "not received",
-                      b->name, op, i);
-    }
-  } else {
-    rc = parse_ids(b, op, td, ids, &k);
-    if (!rc && r && r->numel != k * b->inumel) {
-      char s1[160];
-      rc = crl__err(CRL_ESHAPE,
-                    "%s %s: '_reset' of shape %s must have %lld elements "
-                    "(%lld envs x %lld)",
-                    b->name, op, CRL_SHAPE_STR(r, s1),
-                    (long long)(k * b->inumel), (long long)k,
-                    (long long)b->inumel);
-    }
-  }
-  uint8_t *m = NULL;
-  if (!rc && r) {
-    m = malloc((size_t)(k * b->inumel) + 1);
-    rc = m ? crl_tensor_to_array(r, CRL_BOOL, m, k * b->inumel)
-           : crl__err(CRL_ENOMEM, "out of memory");
-  }
-  if (!rc) {
-    for (int64_t j = 0; j < k; j++) {
-      uint8_t *dst = b->mask + (size_t)ids[j] * (size_t)b->inumel;
-      if (m) memcpy(dst, m + j * b->inumel, (size_t)b->inumel);
-      else memset(dst, 1, (size_t)b->inumel);
-    }
-    rc = send_common(b, k, ids, CRL__ENV_PENDING_RESET);
-  }
-  free(m);
-  free(ids);
-  return rc;
-}
-
-int crl_batched_env_step_send(crl_env *env, crl_td *td) {
-  const char *op = "step_send";
-  crl__batched *b = crl__batched_of(env, "batched_env_step_send");
-  if (!b) return crl_last_error_code();
-  if (!td) return crl__err(CRL_EINVAL, "%s %s: TensorDict is NULL", b->name, op);
-  int rc = check_usable(b, op, false);
-  if (rc) return rc;
-  int64_t *ids = malloc(sizeof(int64_t) * (size_t)b->n);
-  if (!ids) return crl__err(CRL_ENOMEM, "out of memory");
-  int64_t k = 0;
-  rc = parse_ids(b, op, td, ids, &k);
-  crl_tensor *a = rc ? NULL : crl_td_get(td, "action");
-  if (!rc && !a) rc = crl_last_error_code();
-  if (!rc) rc = check_rows(b, op, "action", a, k, b->b_action);
-  if (!rc) rc = validate_action(b, op, a);
-  for (int q = 0; b->pass_obs && q < b->nobs && !rc; q++) {
-    crl_tensor *t = crl_td_get(td, b->obs_keys[q]);
-    rc = t ? check_rows(b, op, b->obs_keys[q], t, k, b->b_obs[q])
-           : crl_last_error_code();
-  }
-  if (!rc) rc = copy_rows(b->b_action, b->n, ids, a, k, NULL, k);
-  for (int q = 0; b->pass_obs && q < b->nobs && !rc; q++)
-    rc = copy_rows(b->b_obs[q], b->n, ids, crl_td_find(td, b->obs_keys[q]), k,
-                   NULL, k);
-  if (!rc) rc = send_common(b, k, ids, CRL__ENV_PENDING_STEP);
-  free(ids);
-  return rc;
-}
-
-/* result tensor [k, rest of src's dims] from rows ids of buffer src */
-static int gather_rows(crl_td *out, const char *key, crl_tensor *src,
-                       int n, const int64_t *ids, int64_t k) {
-  int64_t shape[CRL_MAX_DIMS];
-  memcpy(shape, src->shape, sizeof shape);
-  shape[0] = k;
-  crl_tensor *t = crl_empty(src->dtype, src->ndim, shape);
-  if (!t) return crl_last_error_code();
-  int rc = copy_rows(t, k, NULL, src, n, ids, k);
-  return rc ? rc : crl_td_set(out, key, t);
-}
-
-crl_td *crl_batched_env_recv(crl_env *env, int64_t min_get) {
-  crl__batched *b = crl__batched_of(env, "batched_env_recv");
-  if (!b) return NULL;
-  if (check_usable(b, "recv", false)) return NULL;
-  if (!b->pending)
-    return CRL_ERR_NULL(CRL_ESTATE,
-                        "%s recv: no request is outstanding (send first)",
-                        b->name);
-  int64_t want = min_get < 1 ? 1 : (min_get > b->pending ? b->pending : min_get);
-  if (b->vt->wait_ready(b, want)) return NULL;
-  int64_t *ids = malloc(sizeof(int64_t) * (size_t)b->n);
-  if (!ids) return CRL_ERR_NULL(CRL_ENOMEM, "out of memory");
-  int64_t k = 0;
-  for (int i = 0; i < b->n; i++) {
-    if (atomic_load_explicit(&b->envs[i].state, memory_order_acquire) !=
-        CRL__ENV_READY)
-      continue;
-    if (b->envs[i].rc) { /* report the failure; keep the others ready */
-      atomic_store(&b->envs[i].state, CRL__ENV_IDLE);
-      atomic_fetch_sub(&b->hdr->ready, 1);
-      b->pending--;
-      free(ids);
-      crl__batched_raise(b, i, -1);
-      b->envs[i].rc = 0;
-      return NULL;
-    }
-    ids[k++] = i;
-  }
-  crl_scope_begin();
-  crl_td *out = crl_td_new(1, &k);
-  crl_tensor *ti = out ? crl_from_array(CRL_INT64, 1, &k, ids) : NULL;
-  int rc = ti ? crl_td_set(out, "env_index", ti) : crl_last_error_code();
-  for (int q = 0; q < b->nobs && !rc; q++)
-    rc = gather_rows(out, b->obs_keys[q], b->b_nobs[q], b->n, ids, k);
-  if (!rc) rc = gather_rows(out, "reward", b->b_rew, b->n, ids, k);
-  for (int q = 0; q < b->ndone && !rc; q++)
-    rc = gather_rows(out, b->done_keys[q], b->b_ndone[q], b->n, ids, k);
-  if (!rc)
-    for (int64_t j = 0; j < k; j++)
-      atomic_store(&b->envs[ids[j]].state, CRL__ENV_IDLE);
-  if (!rc) {
-    atomic_fetch_sub(&b->hdr->ready, k);
-    b->pending -= k;
-  }
-  free(ids);
-  if (rc) {
-    crl_scope_end();
-    return NULL;
-  }
-  return crl__td_scope_end_keep(out);
 }

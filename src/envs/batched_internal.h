@@ -64,8 +64,8 @@ typedef struct crl__benv {
 
 /* a tensor of a copy's TensorDict that must stay a view of the buffer */
 typedef struct crl__blink {
-  crl_td *holder; /* the (nested) TensorDict holding it (retained) */
-  int idx;        /* its entry index there */
+  crl_td *holder;   /* the (nested) TensorDict holding it (retained) */
+  int idx;          /* its entry index there */
   crl_tensor *view; /* the buffer view (retained) */
   char *key;        /* full key in the copy's TensorDict */
   crl_td *root;     /* borrowed: the copy's td or next */
@@ -118,7 +118,7 @@ struct crl__batched {
   crl__bworker *w;
   int nworkers;
   crl__benv *envs;
-  uint8_t *mask; /* n * inumel */
+  uint8_t *mask;   /* n * inumel */
   int64_t pending; /* async requests sent, not received (caller side) */
   bool closed, broken;
   char broken_msg[CRL__BMSG];
@@ -127,13 +127,14 @@ struct crl__batched {
 /* Specs, buffer and control region of b from copy `probe`'s specs.
  * shared_buffers: buffers in shared memory (process backend). */
 CRL_INTERNAL int crl__batched_init(crl__batched *b, const char *name, int n,
-                                   crl_env *probe, bool pass_obs,
-                                   int nworkers, bool shared_buffers);
+                                   crl_env *probe, bool pass_obs, int nworkers,
+                                   bool shared_buffers);
 /* Validate the constructors' arguments (message names `name`). */
 CRL_INTERNAL int crl__batched_check_args(const char *name, int n,
                                          crl_env_factory make,
                                          const crl_batched_options *o);
-/* Make copy i with the factory (retained, validation off) and check its
+/* Make copy i with the factory (a reference the caller owns, not scope-owned;
+ * crl__batched_bind takes it over) and check its
  * specs against b's. NULL + error naming i. */
 CRL_INTERNAL crl_env *crl__batched_make(crl__batched *b, crl_env_factory make,
                                         void *ctx, int i);
@@ -153,9 +154,20 @@ CRL_INTERNAL int crl__batched_raise(crl__batched *b, int i, int worker);
 CRL_INTERNAL crl_env *crl__batched_wrap(crl__batched *b);
 /* Free everything b owns (after vt->shutdown), then b itself. */
 CRL_INTERNAL void crl__batched_free(crl__batched *b);
+/* CRL_ESTATE if b is closed or broken, or (sync) async requests are
+ * outstanding; the message names b and op. */
+CRL_INTERNAL int crl__batched_check_usable(crl__batched *b, const char *op,
+                                           bool sync);
+CRL_INTERNAL bool crl__same_shape(const crl_tensor *a, const crl_tensor *b);
+/* dst row dst_rows[j] = src row src_rows[j] for j < k (NULL: j); a row is
+ * numel / drows elements of dst (src rows have the same size). Works for
+ * any layout and converts dtypes (contiguous copies when needed). */
+CRL_INTERNAL int crl__copy_rows(crl_tensor *dst, int64_t drows,
+                                const int64_t *dst_rows, crl_tensor *src,
+                                int64_t srows, const int64_t *src_rows,
+                                int64_t k);
 /* b of a batched env, or NULL with CRL_EINVAL naming op. */
-CRL_INTERNAL crl__batched *crl__batched_of(const crl_env *env,
-                                           const char *op);
+CRL_INTERNAL crl__batched *crl__batched_of(const crl_env *env, const char *op);
 
 /* ---- waiting ---------------------------------------------------------------
  * Futex wait/wake on a 32-bit word (works across fork on MAP_SHARED

@@ -11,9 +11,9 @@
  * (waitpid) and time-outs; a worker process exits when its parent is gone
  * (PR_SET_PDEATHSIG, and a getppid() check). */
 #include <errno.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +34,8 @@ struct par_env {
   crl__batched b; /* first: the impl pointer is both */
   crl_parallel_backend backend;
   int timeout_ms;
-  int spin;      /* spin iterations before sleeping */
-  int *lo, *hi;  /* worker w owns copies [lo[w], hi[w]) */
+  int spin;         /* spin iterations before sleeping */
+  int *lo, *hi;     /* worker w owns copies [lo[w], hi[w]) */
   uint32_t *posted; /* last cmd_seq posted to each worker */
   pthread_t *threads;
   par_arg *args;
@@ -56,7 +56,8 @@ static bool seq_reached(uint32_t have, uint32_t want) {
   return (int32_t)(have - want) >= 0;
 }
 
-/* ---- worker side ------------------------------------------------------------- */
+/* ---- worker side
+ * ------------------------------------------------------------- */
 
 /* the next command's sequence number; `last` if the parent died (process) */
 static uint32_t wait_cmd(par_env *p, crl__bworker *wk, uint32_t last,
@@ -146,7 +147,8 @@ static void child_main(par_env *p, int w) {
   _exit(0); /* no atexit handlers, no releases: the parent owns it all */
 }
 
-/* ---- caller side ----------------------------------------------------------------- */
+/* ---- caller side
+ * ----------------------------------------------------------------- */
 
 static void post(par_env *p, int w, int cmd, uint64_t arg) {
   crl__bworker *wk = &p->b.w[w];
@@ -258,8 +260,16 @@ static int par_exec(crl__batched *b, int cmd, uint64_t arg) {
   par_env *p = (par_env *)b;
   int rc = wait_until(p, all_done, 0, cmd); /* async passes still running */
   if (rc) return rc;
-  for (int w = 0; w < b->nworkers; w++)
+  /* thread backend: the caller runs worker 0's slice itself meanwhile
+   * (worker 0's thread only serves async requests) */
+  bool self = p->backend == CRL_PARALLEL_THREADS;
+  for (int w = self; w < b->nworkers; w++)
     post(p, w, cmd, arg);
+  if (self) {
+    for (int i = p->lo[0]; i < p->hi[0]; i++)
+      crl__batched_run(b, cmd, i, arg);
+    b->w[0].err_env = crl__batched_first_error(b, p->lo[0], p->hi[0]);
+  }
   rc = wait_until(p, all_done, 0, cmd);
   if (rc) return rc;
   for (int w = 0; w < b->nworkers; w++)
@@ -332,7 +342,8 @@ static void par_shutdown(crl__batched *b) {
 static const crl__batched_vt par_vt = {par_exec, par_kick, par_wait_ready,
                                        par_shutdown};
 
-/* ---- construction ----------------------------------------------------------------- */
+/* ---- construction
+ * ----------------------------------------------------------------- */
 
 static int start_threads(par_env *p) {
   crl__batched *b = &p->b;
@@ -395,8 +406,10 @@ crl_env *crl_parallel_env_new(int n, crl_env_factory make, void *ctx,
   p->timeout_ms = o.timeout_ms;
   p->make = make;
   p->ctx = ctx;
-  /* spin only when every worker and the caller can have a core */
-  p->spin = getenv("CRL_SPIN") ? atoi(getenv("CRL_SPIN")) : (nw + 1 <= ncpu ? 20000 : 0);
+  /* spin only when every busy thread can have a core (with threads, the
+   * caller works as worker 0 in synchronous calls) */
+  int busy = o.backend == CRL_PARALLEL_THREADS ? nw : nw + 1;
+  p->spin = busy <= ncpu ? 2000 : 0; /* ~50 us of pause */
   p->lo = calloc((size_t)nw, sizeof(int));
   p->hi = calloc((size_t)nw, sizeof(int));
   p->posted = calloc((size_t)nw, sizeof(uint32_t));
@@ -416,8 +429,8 @@ crl_env *crl_parallel_env_new(int n, crl_env_factory make, void *ctx,
   if (!rc && !first) rc = crl_last_error_code();
   bool procs = o.backend == CRL_PARALLEL_PROCESSES;
   if (!rc)
-    rc = crl__batched_init(b, "ParallelEnv", n, first, o.pass_observations,
-                           nw, procs);
+    rc = crl__batched_init(b, "ParallelEnv", n, first, o.pass_observations, nw,
+                           procs);
   if (procs) {
     crl_env_release(first); /* the workers make their own */
     first = NULL;

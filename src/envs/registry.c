@@ -40,7 +40,8 @@ struct crl_env_kwargs {
   char **keys, **vals;
 };
 
-/* ---- kwargs ------------------------------------------------------------------ */
+/* ---- kwargs
+ * ------------------------------------------------------------------ */
 
 static const char *kw_find(const crl_env_kwargs *kw, const char *key) {
   for (int i = 0; kw && key && i < kw->n; i++)
@@ -58,8 +59,8 @@ const char *crl_env_kwargs_str(const crl_env_kwargs *kw, const char *key,
   return v ? v : def;
 }
 
-static int bad_value(const crl_env_kwargs *kw, const char *key,
-                     const char *v, const char *what) {
+static int bad_value(const crl_env_kwargs *kw, const char *key, const char *v,
+                     const char *what) {
   return crl__err(CRL_EINVAL, "%s: option %s=%s is not %s",
                   kw ? kw->env : "env_make", key, v, what);
 }
@@ -79,8 +80,8 @@ int crl_env_kwargs_int(const crl_env_kwargs *kw, const char *key, int64_t def,
   return 0;
 }
 
-int crl_env_kwargs_double(const crl_env_kwargs *kw, const char *key,
-                          double def, double *out) {
+int crl_env_kwargs_double(const crl_env_kwargs *kw, const char *key, double def,
+                          double *out) {
   const char *v = kw_find(kw, key);
   if (!v) {
     *out = def;
@@ -132,7 +133,8 @@ static char *trim_dup(const char *s, size_t len) {
     s++;
     len--;
   }
-  while (len && isspace((unsigned char)s[len - 1])) len--;
+  while (len && isspace((unsigned char)s[len - 1]))
+    len--;
   char *r = malloc(len + 1);
   if (r) {
     memcpy(r, s, len);
@@ -146,7 +148,8 @@ static int kw_parse(const char *env, const char *opts, crl_env_kwargs *kw) {
   kw->env = env;
   if (!opts) return 0;
   int cap = 1;
-  for (const char *p = opts; *p; p++) cap += *p == ',';
+  for (const char *p = opts; *p; p++)
+    cap += *p == ',';
   kw->keys = calloc((size_t)cap, sizeof(char *));
   kw->vals = calloc((size_t)cap, sizeof(char *));
   if (!kw->keys || !kw->vals) return crl__err(CRL_ENOMEM, "out of memory");
@@ -174,8 +177,8 @@ static int kw_parse(const char *env, const char *opts, crl_env_kwargs *kw) {
     char *val = trim_dup(eq + 1, strlen(eq + 1));
     int rc = key && val ? 0 : crl__err(CRL_ENOMEM, "out of memory");
     if (!rc && kw_find(kw, key))
-      rc = crl__err(CRL_EINVAL, "env_make %s: option '%s' is given twice",
-                    env, key);
+      rc = crl__err(CRL_EINVAL, "env_make %s: option '%s' is given twice", env,
+                    key);
     free(item);
     if (rc) {
       free(key);
@@ -189,7 +192,8 @@ static int kw_parse(const char *env, const char *opts, crl_env_kwargs *kw) {
   return 0;
 }
 
-/* ---- built-in makers --------------------------------------------------------- */
+/* ---- built-in makers
+ * --------------------------------------------------------- */
 
 static crl_env *classic_maker(void *ctx, const crl_env_kwargs *kw) {
   const char *name = ctx;
@@ -221,12 +225,17 @@ static crl_env *classic_maker(void *ctx, const crl_env_kwargs *kw) {
 }
 
 static const char *const classic_opts[] = {
-    "num_envs",      "max_episode_steps", "from_pixels", "pixels_only",
+    "num_envs",     "max_episode_steps", "from_pixels", "pixels_only",
     "render_width", "render_height",     "seed",        NULL};
-static const char *const pendulum_opts[] = {
-    "num_envs",      "max_episode_steps", "from_pixels", "pixels_only",
-    "render_width", "render_height",     "seed",        "g",
-    NULL};
+static const char *const pendulum_opts[] = {"num_envs",
+                                            "max_episode_steps",
+                                            "from_pixels",
+                                            "pixels_only",
+                                            "render_width",
+                                            "render_height",
+                                            "seed",
+                                            "g",
+                                            NULL};
 static const char *const stateless_opts[] = {"num_envs", "seed", "g", NULL};
 
 static const struct {
@@ -248,7 +257,8 @@ static const struct {
      "TorchRL tutorial's stateless pendulum (state in the TensorDict)"},
 };
 
-/* ---- the table ----------------------------------------------------------------- */
+/* ---- the table
+ * ----------------------------------------------------------------- */
 
 static int find_locked(const char *name) {
   for (int i = 0; name && i < nreg; i++)
@@ -258,7 +268,8 @@ static int find_locked(const char *name) {
 
 static void entry_free(reg_entry *e) {
   free(e->name);
-  for (int i = 0; i < e->nopt; i++) free(e->options[i]);
+  for (int i = 0; i < e->nopt; i++)
+    free(e->options[i]);
   free(e->options);
   free(e->desc);
 }
@@ -277,8 +288,7 @@ static int add_locked(const crl_env_registration *r, bool builtin) {
                     "spaces) and a maker",
                     name ? name : "(null)");
   if (find_locked(name) >= 0)
-    return crl__err(CRL_EKEY, "env_register: '%s' is already registered",
-                    name);
+    return crl__err(CRL_EKEY, "env_register: '%s' is already registered", name);
   int nopt = 0;
   for (; r->options && r->options[nopt]; nopt++) {
     const char *k = r->options[nopt];
@@ -365,7 +375,8 @@ int crl_env_unregister(const char *name) {
 static int strs_dup(int n, char *const *src, const char *const *extra,
                     crl_td_keys *out) {
   int ne = 0;
-  while (extra && extra[ne]) ne++;
+  while (extra && extra[ne])
+    ne++;
   out->n = 0;
   out->keys = calloc((size_t)(n + ne) + 1, sizeof(char *));
   if (!out->keys) return crl__err(CRL_ENOMEM, "out of memory");
@@ -385,7 +396,8 @@ int crl_env_list(crl_td_keys *out) {
   lock();
   char **names = malloc(sizeof(char *) * (size_t)(nreg + 1));
   int rc = names ? 0 : crl__err(CRL_ENOMEM, "out of memory");
-  for (int i = 0; !rc && i < nreg; i++) names[i] = reg[i].name;
+  for (int i = 0; !rc && i < nreg; i++)
+    names[i] = reg[i].name;
   if (!rc) rc = strs_dup(nreg, names, NULL, out);
   free(names);
   unlock();
@@ -427,7 +439,8 @@ const char *crl_env_description(const char *name) {
   return d;
 }
 
-/* ---- make ---------------------------------------------------------------------- */
+/* ---- make
+ * ---------------------------------------------------------------------- */
 
 typedef struct make_ctx {
   crl_env_maker make;
@@ -468,9 +481,8 @@ static crl_env *make_batched(const char *name, const crl_env_kwargs *all,
                         "%s: option backend=%s is not threads or processes",
                         name, backend);
   if (serial && parallel)
-    return CRL_ERR_NULL(CRL_EINVAL,
-                        "%s: options serial and parallel exclude each other",
-                        name);
+    return CRL_ERR_NULL(
+        CRL_EINVAL, "%s: options serial and parallel exclude each other", name);
   int64_t k = serial ? serial : parallel;
   if (k < 1 || k > 1 << 20 || workers < 0 || workers > 4096)
     return CRL_ERR_NULL(CRL_EINVAL,
@@ -479,9 +491,8 @@ static crl_env *make_batched(const char *name, const crl_env_kwargs *all,
                         name, (long long)k, (long long)workers);
   if (serial && (crl_env_kwargs_has(all, "workers") ||
                  crl_env_kwargs_has(all, "backend")))
-    return CRL_ERR_NULL(CRL_EINVAL,
-                        "%s: options workers and backend need parallel=K",
-                        name);
+    return CRL_ERR_NULL(
+        CRL_EINVAL, "%s: options workers and backend need parallel=K", name);
   o.num_workers = (int)workers;
   if (crl_env_kwargs_int(all, "seed", 0, &seed)) return NULL;
   crl_env *env = serial ? crl_serial_env_new((int)k, copy_factory, m, &o)
@@ -517,16 +528,16 @@ crl_env *crl_env_make(const char *name, const char *options) {
   bool batched = false;
   for (int k = 0; !rc && k < all.n; k++) {
     bool mine = false;
-    for (int j = 0; j < nopt && !mine; j++) mine = !strcmp(opts[j], all.keys[k]);
+    for (int j = 0; j < nopt && !mine; j++)
+      mine = !strcmp(opts[j], all.keys[k]);
     if (!mine && in_list(batch_opts, all.keys[k])) {
-      batched |= !strcmp(all.keys[k], "serial") ||
-                 !strcmp(all.keys[k], "parallel");
+      batched |=
+          !strcmp(all.keys[k], "serial") || !strcmp(all.keys[k], "parallel");
       continue;
     }
     if (!mine)
-      rc = crl__err(CRL_EINVAL,
-                    "env_make %s: unknown option '%s' (valid: %s)", name,
-                    all.keys[k], valid);
+      rc = crl__err(CRL_EINVAL, "env_make %s: unknown option '%s' (valid: %s)",
+                    name, all.keys[k], valid);
   }
   /* the maker sees its own options only */
   if (!rc) {
@@ -549,8 +560,9 @@ crl_env *crl_env_make(const char *name, const char *options) {
       env = make_batched(name, &all, &m);
     else if (crl_env_kwargs_has(&all, "workers") ||
              crl_env_kwargs_has(&all, "backend"))
-      crl__err(CRL_EINVAL, "env_make %s: options workers and backend need "
-                           "parallel=K",
+      crl__err(CRL_EINVAL,
+               "env_make %s: options workers and backend need "
+               "parallel=K",
                name);
     else
       env = e.make(e.ctx, &own);
@@ -564,7 +576,8 @@ crl_env *crl_env_make(const char *name, const char *options) {
   return env;
 }
 
-/* ---- plugins --------------------------------------------------------------------- */
+/* ---- plugins
+ * --------------------------------------------------------------------- */
 
 int crl_env_load_plugin(const char *path) {
   if (!path || !*path)
@@ -578,7 +591,8 @@ int crl_env_load_plugin(const char *path) {
   }
   lock();
   bool seen = false;
-  for (int i = 0; i < nplugins; i++) seen |= plugins[i] == h;
+  for (int i = 0; i < nplugins; i++)
+    seen |= plugins[i] == h;
   unlock();
   if (seen) {
     dlclose(h); /* drop the extra reference */

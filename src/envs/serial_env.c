@@ -30,8 +30,8 @@ static int serial_wait(crl__batched *b, int64_t want) {
 
 static void serial_shutdown(crl__batched *b) { (void)b; }
 
-static const crl__batched_vt serial_vt = {serial_exec, serial_kick,
-                                          serial_wait, serial_shutdown};
+static const crl__batched_vt serial_vt = {serial_exec, serial_kick, serial_wait,
+                                          serial_shutdown};
 
 crl_env *crl_serial_env_new(int n, crl_env_factory make, void *ctx,
                             const crl_batched_options *opt) {

@@ -67,9 +67,7 @@ static int ddpg_forward(crl_module *m, crl_td *params, int nin,
   crl_scope_begin();
   crl_tensor *y = NULL, *h = NULL;
   switch (I->kind) {
-  case MLP_ACTOR:
-    y = run_child(m, params, 0, in[0]);
-    break;
+  case MLP_ACTOR: y = run_child(m, params, 0, in[0]); break;
   case MLP_QNET:
     h = run_child(m, params, 0, in[0]);
     h = h ? cat_last(op, h, in[1]) : NULL;

@@ -40,10 +40,9 @@ struct crl_dist {
  * crl__dist_publish once built) holding new references to loc and scale
  * (either may be NULL). No checks. */
 CRL_INTERNAL crl_dist *crl__dist_alloc(crl_dist_kind kind,
-                                       const crl__dist_vt *vt,
-                                       crl_tensor *loc, crl_tensor *scale,
-                                       int ndim, const int64_t *shape,
-                                       int event_dims);
+                                       const crl__dist_vt *vt, crl_tensor *loc,
+                                       crl_tensor *scale, int ndim,
+                                       const int64_t *shape, int event_dims);
 /* Validate and prepare (loc, scale) for a location-scale kind: non-NULL,
  * CPU, float, broadcastable (message names both shapes), event_dims 0/1,
  * scale > 0 everywhere, and (when check_bounds) low < high finite. On

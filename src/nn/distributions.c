@@ -173,8 +173,8 @@ crl_tensor *crl__dist_event_sum(const crl_dist *d, crl_tensor *t) {
 crl_tensor *crl__normal_log_density(const crl_dist *d, crl_tensor *x) {
   /* -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)) */
   crl_tensor *z = TRY(crl_div(TRY(crl_sub(x, d->loc)), d->scale));
-  crl_tensor *t = TRY(crl_add_scaled(TRY(crl_log(d->scale)),
-                                     TRY(crl_square(z)), 0.5));
+  crl_tensor *t =
+      TRY(crl_add_scaled(TRY(crl_log(d->scale)), TRY(crl_square(z)), 0.5));
   return crl_rsub_scalar(t, -LOG_SQRT_2PI);
 fail:
   return NULL;
@@ -221,8 +221,7 @@ static int check_dist(const char *op, const crl_dist *d) {
 
 static int check_rng(const char *op, const crl_dist *d, const crl_rng *g) {
   return g ? 0
-           : crl__err(CRL_EINVAL, "%s(%s): generator is NULL", op,
-                      d->vt->name);
+           : crl__err(CRL_EINVAL, "%s(%s): generator is NULL", op, d->vt->name);
 }
 
 static crl_tensor *unsupported(const char *op, const crl_dist *d,
@@ -244,8 +243,8 @@ crl_tensor *crl_dist_sample(crl_dist *d, crl_rng *g) {
     return NULL;
   crl_no_grad_begin();
   crl_scope_begin();
-  crl_tensor *r = finish(d->vt->sample ? d->vt->sample(d, g)
-                                       : d->vt->rsample(d, g));
+  crl_tensor *r =
+      finish(d->vt->sample ? d->vt->sample(d, g) : d->vt->rsample(d, g));
   crl_no_grad_end();
   return r;
 }
@@ -269,8 +268,8 @@ crl_tensor *crl_dist_log_prob(crl_dist *d, crl_tensor *value) {
   if (crl__check_cpu("dist_log_prob", value)) return NULL;
   int n;
   int64_t sh[CRL_MAX_DIMS];
-  if (crl__broadcast_shapes("dist_log_prob", value->ndim, value->shape,
-                            d->ndim, d->shape, &n, sh)) {
+  if (crl__broadcast_shapes("dist_log_prob", value->ndim, value->shape, d->ndim,
+                            d->shape, &n, sh)) {
     char b1[160], b2[160];
     return CRL_ERR_NULL(CRL_ESHAPE,
                         "dist_log_prob(%s): value shape %s does not "
@@ -318,8 +317,8 @@ static crl_tensor *normal_log_prob(crl_dist *d, crl_tensor *value) {
 static crl_tensor *normal_entropy(crl_dist *d, crl_rng *g, int samples) {
   (void)g, (void)samples;
   /* 0.5 + log(sqrt(2 pi)) + log(scale), over the sample shape */
-  crl_tensor *h = TRY(crl_add_scalar(TRY(crl_log(d->scale)),
-                                     0.5 + LOG_SQRT_2PI));
+  crl_tensor *h =
+      TRY(crl_add_scalar(TRY(crl_log(d->scale)), 0.5 + LOG_SQRT_2PI));
   return crl__dist_event_sum(d, TRY(crl_expand(h, d->ndim, d->shape)));
 fail:
   return NULL;
@@ -344,8 +343,8 @@ crl_dist *crl_normal_new(crl_tensor *loc, crl_tensor *scale, int event_dims) {
   int64_t sh[CRL_MAX_DIMS];
   crl_scope_begin();
   crl_dist *d = NULL;
-  if (!crl__dist_check_loc_scale("normal_new", loc, scale, event_dims, false,
-                                 0, 0, &l, &s, &n, sh))
+  if (!crl__dist_check_loc_scale("normal_new", loc, scale, event_dims, false, 0,
+                                 0, &l, &s, &n, sh))
     d = crl__dist_alloc(CRL_DIST_NORMAL, &normal_vt, l, s, n, sh, event_dims);
   crl_scope_end();
   return crl__dist_publish(d);
@@ -384,8 +383,9 @@ crl_dist *crl_delta_new(crl_tensor *param, int event_dims) {
     return CRL_ERR_NULL(CRL_ESHAPE,
                         "delta_new: event_dims 1 needs a param with at least "
                         "1 dim (shape [])");
-  return crl__dist_publish(crl__dist_alloc(CRL_DIST_DELTA, &delta_vt, param, NULL,
-                                 param->ndim, param->shape, event_dims));
+  return crl__dist_publish(crl__dist_alloc(CRL_DIST_DELTA, &delta_vt, param,
+                                           NULL, param->ndim, param->shape,
+                                           event_dims));
 }
 
 /* Shared with tanh_normal.c through these two wrappers. */
@@ -409,10 +409,12 @@ static crl_tensor *one_hot(crl_tensor *idx, int64_t K, crl_dtype dt) {
   const int64_t *restrict ix = c->data;
   if (dt == CRL_FLOAT32) {
     float *restrict o = out->data;
-    for (int64_t r = 0; r < c->numel; r++) o[r * K + ix[r]] = 1.0f;
+    for (int64_t r = 0; r < c->numel; r++)
+      o[r * K + ix[r]] = 1.0f;
   } else {
     double *restrict o = out->data;
-    for (int64_t r = 0; r < c->numel; r++) o[r * K + ix[r]] = 1.0;
+    for (int64_t r = 0; r < c->numel; r++)
+      o[r * K + ix[r]] = 1.0;
   }
   return out;
 fail:
@@ -470,8 +472,7 @@ static crl_tensor *cat_gather(crl_dist *d, const char *name,
         return CRL_ERR_NULL(CRL_EINDEX,
                             "dist_log_prob(%s): value %lld (element %lld) is "
                             "out of range for %lld categories",
-                            name, (long long)ix[i], (long long)i,
-                            (long long)K);
+                            name, (long long)ix[i], (long long)i, (long long)K);
   int bn = LOGP(d)->ndim - 1, on;
   int64_t osh[CRL_MAX_DIMS + 1];
   if (crl__broadcast_shapes("dist_log_prob", idx->ndim, idx->shape, bn,
@@ -487,8 +488,7 @@ static crl_tensor *cat_gather(crl_dist *d, const char *name,
   osh[on] = K;
   if (on != bn || memcmp(osh, lp->shape, sizeof(int64_t) * (size_t)bn))
     lp = TRY(crl_expand(lp, on + 1, osh));
-  if (on != idx->ndim ||
-      memcmp(osh, idx->shape, sizeof(int64_t) * (size_t)on))
+  if (on != idx->ndim || memcmp(osh, idx->shape, sizeof(int64_t) * (size_t)on))
     idx = TRY(crl_expand(idx, on, osh));
   idx = TRY(crl_unsqueeze(idx, -1));
   return crl_squeeze(TRY(crl_gather(lp, -1, idx)), -1);
@@ -510,8 +510,7 @@ static crl_tensor *onehot_log_prob(crl_dist *d, crl_tensor *value) {
                         CRL_SHAPE_STR(value, b1), (long long)K,
                         crl_shape_str(d->ndim, d->shape, b2, sizeof b2));
   }
-  return cat_gather(d, "OneHotCategorical",
-                    TRY(crl_argmax(value, -1, false)));
+  return cat_gather(d, "OneHotCategorical", TRY(crl_argmax(value, -1, false)));
 fail:
   return NULL;
 }
@@ -574,8 +573,8 @@ static crl_dist *categorical_new(const char *op, crl_dist_kind kind,
   crl_tensor *lp = crl_log_softmax(logits, -1);
   if (lp)
     d = crl__dist_alloc(kind, vt, logits, lp,
-                        onehot ? logits->ndim : logits->ndim - 1,
-                        logits->shape, onehot ? 1 : 0);
+                        onehot ? logits->ndim : logits->ndim - 1, logits->shape,
+                        onehot ? 1 : 0);
   crl_scope_end();
   return crl__dist_publish(d);
 }

@@ -24,7 +24,8 @@
 
 #include "nn_internal.h"
 
-/* ---- kernels ------------------------------------------------------------------ */
+/* ---- kernels
+ * ------------------------------------------------------------------ */
 
 static inline float sigf(float x) { return 1.0f / (1.0f + crl__expf(-x)); }
 static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
@@ -55,7 +56,8 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     for (int64_t b = 0; b < B; b++) {                                          \
       const T *a = gi + b * 3 * H, *c = gh + b * 3 * H, *hp = h + b * H;       \
       const T *gp = g + b * H;                                                 \
-      T *di = dgi ? dgi + b * 3 * H : NULL, *dc = dgh ? dgh + b * 3 * H : NULL; \
+      T *di = dgi ? dgi + b * 3 * H : NULL,                                    \
+        *dc = dgh ? dgh + b * 3 * H : NULL;                                    \
       T *dhp = dh ? dh + b * H : NULL;                                         \
       for (int64_t j = 0; j < H; j++) {                                        \
         T r = SIG(a[j] + c[j]);                                                \
@@ -173,7 +175,8 @@ LSTM_H_FWD(double, sigd, tanh)
 LSTM_H_BWD(float, sigf, crl__tanhf)
 LSTM_H_BWD(double, sigd, tanh)
 
-/* ---- fused ops with autograd ------------------------------------------------- */
+/* ---- fused ops with autograd
+ * ------------------------------------------------- */
 
 typedef enum { OP_GRU, OP_LSTM_C, OP_LSTM_H } gate_op;
 
@@ -282,7 +285,8 @@ static crl_tensor *gates_apply(gate_op op, crl_tensor *gi, crl_tensor *gh,
   return out;
 }
 
-/* ---- modules ------------------------------------------------------------------- */
+/* ---- modules
+ * ------------------------------------------------------------------- */
 
 typedef struct cell_impl {
   int64_t in, hidden;
@@ -307,9 +311,8 @@ static int check_inputs(const char *op, const cell_impl *C, int nin,
   crl_tensor *x = in[0];
   char sx[96], sh[96];
   if (x->ndim < 1 || x->shape[x->ndim - 1] != C->in)
-    return crl__err(CRL_ESHAPE,
-                    "%s: input shape %s: expected [batch..., %lld]", op,
-                    CRL_SHAPE_STR(x, sx), (long long)C->in);
+    return crl__err(CRL_ESHAPE, "%s: input shape %s: expected [batch..., %lld]",
+                    op, CRL_SHAPE_STR(x, sx), (long long)C->in);
   static const char *const what[3] = {"input", "hidden state h",
                                       "cell state c"};
   for (int k = 1; k < nin; k++) {
@@ -369,8 +372,7 @@ fail:
 static const crl_module_ops gru_ops = {"GRUCell", cell_forward, cell_free};
 static const crl_module_ops lstm_ops = {"LSTMCell", cell_forward, cell_free};
 
-static crl_module *cell_new(bool lstm, int64_t in, int64_t hidden,
-                            crl_rng *g) {
+static crl_module *cell_new(bool lstm, int64_t in, int64_t hidden, crl_rng *g) {
   const char *op = lstm ? "lstm_cell_new" : "gru_cell_new";
   if (in <= 0 || hidden <= 0 || !g)
     return CRL_ERR_NULL(CRL_EINVAL,
@@ -380,8 +382,8 @@ static crl_module *cell_new(bool lstm, int64_t in, int64_t hidden,
   cell_impl *C = calloc(1, sizeof *C);
   if (!C) return CRL_ERR_NULL(CRL_ENOMEM, "%s: out of memory", op);
   *C = (cell_impl){in, hidden, lstm};
-  crl_module *m =
-      crl_module_new(lstm ? &lstm_ops : &gru_ops, C, lstm ? 3 : 2, lstm ? 2 : 1);
+  crl_module *m = crl_module_new(lstm ? &lstm_ops : &gru_ops, C, lstm ? 3 : 2,
+                                 lstm ? 2 : 1);
   if (!m) return NULL;
   int64_t G = (lstm ? 4 : 3) * hidden;
   double k = 1.0 / sqrt((double)hidden);

@@ -54,7 +54,8 @@ static int st_dtype(const char *s) {
   return -1;
 }
 
-/* ---- file helpers ---------------------------------------------------------- */
+/* ---- file helpers ----------------------------------------------------------
+ */
 
 static int write_all(int fd, const void *p, size_t n) {
   const char *c = p;
@@ -107,7 +108,8 @@ static int open_tmp(const char *op, const char *path, char *tmp, size_t cap) {
                   path);
 }
 
-/* ---- save ------------------------------------------------------------------ */
+/* ---- save ------------------------------------------------------------------
+ */
 
 typedef struct {
   const char *key; /* borrowed from the key list */
@@ -173,8 +175,8 @@ static int save_impl(const char *op, crl_td *td, const char *path,
   /* validate every entry before writing anything */
   for (int i = 0; i < k->n; i++) {
     crl_tensor *t = crl_td_find(td, k->keys[i]);
-    if (!t) return crl__err(CRL_EKEY, "%s: entry '%s' vanished", op,
-                            k->keys[i]);
+    if (!t)
+      return crl__err(CRL_EKEY, "%s: entry '%s' vanished", op, k->keys[i]);
     if (strcmp(k->keys[i], "__metadata__") == 0)
       return crl__err(CRL_EKEY,
                       "%s: the key '__metadata__' is reserved by the "
@@ -187,10 +189,10 @@ static int save_impl(const char *op, crl_td *td, const char *path,
     json_decref(js);
     if ((rc = crl__check_cpu(op, t))) return rc;
     if ((int)t->dtype < 0 || t->dtype >= CRL_NUM_DTYPES)
-      return crl__err(CRL_EDTYPE, "%s: entry '%s' has an invalid dtype %d",
-                      op, k->keys[i], (int)t->dtype);
-    v[i] = (st_out){k->keys[i], t,
-                    (size_t)t->numel * crl_dtype_size(t->dtype), 0};
+      return crl__err(CRL_EDTYPE, "%s: entry '%s' has an invalid dtype %d", op,
+                      k->keys[i], (int)t->dtype);
+    v[i] =
+        (st_out){k->keys[i], t, (size_t)t->numel * crl_dtype_size(t->dtype), 0};
   }
   if (ST_BIG_ENDIAN_HOST)
     return crl__err(CRL_EUNSUPPORTED, "%s: big-endian hosts are not supported",
@@ -265,7 +267,8 @@ int crl_td_save_safetensors(crl_td *td, const char *path) {
   return rc;
 }
 
-/* ---- load ------------------------------------------------------------------ */
+/* ---- load ------------------------------------------------------------------
+ */
 
 typedef struct {
   const char *key; /* borrowed from the JSON */
@@ -310,7 +313,9 @@ static int parse_entry(const char *path, const char *key, json_t *val,
   json_t *offs = json_object_get(val, "data_offsets");
   if (!dt || !shape || !offs)
     return fmt_err(path, "entry '%s' lacks \"%s\"", key,
-                   !dt ? "dtype" : !shape ? "shape" : "data_offsets");
+                   !dt      ? "dtype"
+                   : !shape ? "shape"
+                            : "data_offsets");
   if (!json_is_string(dt))
     return fmt_err(path, "entry '%s': \"dtype\" is not a string", key);
   int d = st_dtype(json_string_value(dt));
@@ -335,9 +340,8 @@ static int parse_entry(const char *path, const char *key, json_t *val,
   for (size_t i = 0; i < nd; i++) {
     uint64_t s;
     if (!json_u64(json_array_get(shape, i), &s))
-      return fmt_err(path,
-                     "entry '%s': shape[%zu] is not a non-negative integer",
-                     key, i);
+      return fmt_err(
+          path, "entry '%s': shape[%zu] is not a non-negative integer", key, i);
     e->shape[i] = (int64_t)s;
     if (s == 0) {
       zero = true;
@@ -356,8 +360,9 @@ static int parse_entry(const char *path, const char *key, json_t *val,
                    "non-negative integers",
                    key);
   if (e->end < e->begin)
-    return fmt_err(path, "entry '%s': data_offsets [%llu, %llu] end before "
-                         "they begin",
+    return fmt_err(path,
+                   "entry '%s': data_offsets [%llu, %llu] end before "
+                   "they begin",
                    key, (unsigned long long)e->begin,
                    (unsigned long long)e->end);
   char sb[128];
@@ -377,8 +382,9 @@ static int parse_entry(const char *path, const char *key, json_t *val,
                    key, (unsigned long long)e->begin,
                    (unsigned long long)e->end, (unsigned long long)bufsize);
   if (crl__td_check_key("load_safetensors", key))
-    return fmt_err(path, "tensor name '%s' is not a valid key (empty "
-                         "component)",
+    return fmt_err(path,
+                   "tensor name '%s' is not a valid key (empty "
+                   "component)",
                    key);
   return 0;
 }
@@ -425,20 +431,18 @@ static int check_metadata(const char *path, json_t *meta) {
   json_t *val;
   json_object_foreach(meta, k, val) {
     if (!json_is_string(val))
-      return fmt_err(path, "\"__metadata__\" value of '%s' is not a string",
-                     k);
+      return fmt_err(path, "\"__metadata__\" value of '%s' is not a string", k);
   }
   return 0;
 }
 
 /* Parse the header and read the data; returns the TensorDict (scope-owned
  * by the caller's scope) or NULL. */
-static crl_td *load_impl(const char *path, int fd, json_t **proot,
-                         st_in **pv) {
+static crl_td *load_impl(const char *path, int fd, json_t **proot, st_in **pv) {
   struct stat st;
   if (fstat(fd, &st) != 0)
-    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot stat '%s': %s",
-                        path, strerror(errno));
+    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot stat '%s': %s", path,
+                        strerror(errno));
   if (!S_ISREG(st.st_mode))
     return CRL_ERR_NULL(CRL_EIO, "load_safetensors: '%s' is not a file", path);
   uint64_t fsize = (uint64_t)st.st_size;
@@ -450,8 +454,8 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot,
                    (unsigned long long)fsize),
            NULL;
   if (pread_all(fd, lb, 8, 0))
-    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s",
-                        path, strerror(errno));
+    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s", path,
+                        strerror(errno));
   uint64_t hl = 0;
   for (int b = 7; b >= 0; b--)
     hl = hl << 8 | lb[b];
@@ -470,8 +474,8 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot,
   if (!hdr) return CRL_ERR_NULL(CRL_ENOMEM, "load_safetensors: out of memory");
   if (pread_all(fd, hdr, hl, 8)) {
     free(hdr);
-    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s",
-                        path, strerror(errno));
+    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s", path,
+                        strerror(errno));
   }
   if (hl == 0 || hdr[0] != '{') {
     free(hdr);
@@ -516,8 +520,9 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot,
       const unsigned char *b = t->data;
       for (size_t j = 0; j < nb; j++)
         if (b[j] > 1)
-          return fmt_err(path, "entry '%s': BOOL element %zu is %u, not 0 "
-                               "or 1",
+          return fmt_err(path,
+                         "entry '%s': BOOL element %zu is %u, not 0 "
+                         "or 1",
                          e->key, j, (unsigned)b[j]),
                  NULL;
     }
@@ -532,15 +537,14 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot,
 }
 
 crl_td *crl_td_load_safetensors(const char *path) {
-  if (!path)
-    return CRL_ERR_NULL(CRL_EINVAL, "load_safetensors: path is NULL");
+  if (!path) return CRL_ERR_NULL(CRL_EINVAL, "load_safetensors: path is NULL");
   if (ST_BIG_ENDIAN_HOST)
     return CRL_ERR_NULL(CRL_EUNSUPPORTED,
                         "load_safetensors: big-endian hosts are not supported");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot open '%s': %s",
-                        path, strerror(errno));
+    return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot open '%s': %s", path,
+                        strerror(errno));
   json_t *root = NULL;
   st_in *v = NULL;
   crl_scope_begin();
@@ -555,7 +559,8 @@ crl_td *crl_td_load_safetensors(const char *path) {
   return crl__td_scope_end_keep(td);
 }
 
-/* ---- modules ------------------------------------------------------------------ */
+/* ---- modules
+ * ------------------------------------------------------------------ */
 
 int crl_module_load_safetensors(crl_module *m, const char *path) {
   const char *op = "module_load_safetensors";

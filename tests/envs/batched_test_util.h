@@ -97,8 +97,7 @@ static inline crl_env *tiny_new(int index) {
   crl_spec *obs = crl_spec_composite(0, NULL);
   crl_spec_set(obs, "observation", crl_spec_unbounded(CRL_FLOAT32, 1, &two));
   crl_env_set_observation_spec(env, obs);
-  crl_env_set_action_spec(env,
-                          crl_spec_bounded(CRL_FLOAT32, 1, &one, -10, 10));
+  crl_env_set_action_spec(env, crl_spec_bounded(CRL_FLOAT32, 1, &one, -10, 10));
   crl_env_set_reward_spec(env, crl_spec_unbounded(CRL_FLOAT32, 1, &one));
   crl_spec *done = crl_spec_composite(0, NULL);
   crl_spec *b = crl_spec_discrete(2, CRL_BOOL, 1, &one);

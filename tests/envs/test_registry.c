@@ -17,7 +17,8 @@ static void test_list_builtins(void **state) {
                         "MountainCar-v0", "MountainCarContinuous-v0",
                         "Acrobot-v1",     "PendulumStateless"};
   assert_true(k.n >= 6);
-  for (int i = 0; i < 6; i++) assert_string_equal(k.keys[i], want[i]);
+  for (int i = 0; i < 6; i++)
+    assert_string_equal(k.keys[i], want[i]);
   crl_td_keys_free(&k);
   assert_true(strstr(crl_env_description("CartPole-v1"), "cart-pole"));
   CRL_CHECK_OK(crl_env_options("Pendulum-v1", &k));
@@ -32,8 +33,8 @@ static void test_list_builtins(void **state) {
 
 static void test_make_with_options(void **state) {
   (void)state;
-  crl_env *env = crl_env_make(
-      "CartPole-v1", "from_pixels=1,num_envs=8,max_episode_steps=100");
+  crl_env *env = crl_env_make("CartPole-v1",
+                              "from_pixels=1,num_envs=8,max_episode_steps=100");
   CRL_CHECK_PTR(env);
   assert_string_equal(crl_env_name(env), "CartPole-v1");
   assert_int_equal(crl_env_numel(env), 8);
@@ -42,8 +43,8 @@ static void test_make_with_options(void **state) {
   assert_int_equal(crl_spec_shape(px)[1], 64);
   CRL_CHECK_OK(crl_check_env_specs(env, 5, 0));
   /* the time limit: a rollout of a well-behaved env truncates at 100 */
-  crl_env *e2 = crl_env_make("MountainCar-v0",
-                             " num_envs = 2 , max_episode_steps=7 ,");
+  crl_env *e2 =
+      crl_env_make("MountainCar-v0", " num_envs = 2 , max_episode_steps=7 ,");
   CRL_CHECK_PTR(e2);
   crl_td *r = crl_env_rollout(
       e2, &(crl_rollout_options){.max_steps = 7, .auto_reset = true});
@@ -103,7 +104,8 @@ static void test_bad_options(void **state) {
   CRL_ASSERT_ERR_HAS("render_width 5000");
 }
 
-/* ---- user registrations ---------------------------------------------------- */
+/* ---- user registrations ----------------------------------------------------
+ */
 
 static int made;
 static crl_env *my_maker(void *ctx, const crl_env_kwargs *kw) {
@@ -212,7 +214,8 @@ static void test_batching_options(void **state) {
   CRL_ASSERT_ERR_HAS("failed to make env 0: CartPole-v1: option num_envs=x");
 }
 
-/* ---- plugins ------------------------------------------------------------------- */
+/* ---- plugins
+ * ------------------------------------------------------------------- */
 
 static void test_plugin(void **state) {
   (void)state;
@@ -232,11 +235,11 @@ static void test_plugin(void **state) {
   CRL_CHECK_PTR(env);
   CRL_CHECK_OK(crl_check_env_specs(env, 12, 0));
   crl_td *td = crl_env_reset(env, NULL);
-  CRL_CHECK_OK(crl_td_set(td, "action", crl_full(CRL_INT64, 1,
-                                                 (int64_t[]){1}, 2)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "action", crl_full(CRL_INT64, 1, (int64_t[]){1}, 2)));
   CRL_CHECK_OK(crl_env_step(env, td));
-  ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(td, "next/observation"), 0),
-              2.5, 0);
+  ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(td, "next/observation"), 0), 2.5,
+              0);
   assert_null(crl_env_make("PluginCounter-v0", "start=x"));
   CRL_ASSERT_ERR_HAS("PluginCounter-v0: option start=x is not a number");
   /* plugin envs batch like any other */
@@ -248,7 +251,8 @@ static void test_plugin(void **state) {
 static void test_plugin_errors(void **state) {
   (void)state;
   assert_int_equal(crl_env_load_plugin("/nonexistent/libnothing.so"), CRL_EIO);
-  CRL_ASSERT_ERR_HAS("env_load_plugin: cannot load '/nonexistent/libnothing.so'");
+  CRL_ASSERT_ERR_HAS(
+      "env_load_plugin: cannot load '/nonexistent/libnothing.so'");
   assert_int_equal(crl_env_load_plugin(""), CRL_EINVAL);
   assert_int_equal(crl_env_load_plugin(CRL_TEST_PLUGIN_NOENTRY), CRL_EKEY);
   CRL_ASSERT_ERR_HAS("has no symbol crl_env_plugin_register");
@@ -260,10 +264,14 @@ static void test_plugin_errors(void **state) {
 int main(void) {
   alarm(120);
   const struct CMUnitTest tests[] = {
-      CRL_TEST(test_list_builtins),     CRL_TEST(test_make_with_options),
-      CRL_TEST(test_unknown_name),      CRL_TEST(test_bad_options),
-      CRL_TEST(test_register_user_env), CRL_TEST(test_batching_options),
-      CRL_TEST(test_plugin),            CRL_TEST(test_plugin_errors),
+      CRL_TEST(test_list_builtins),
+      CRL_TEST(test_make_with_options),
+      CRL_TEST(test_unknown_name),
+      CRL_TEST(test_bad_options),
+      CRL_TEST(test_register_user_env),
+      CRL_TEST(test_batching_options),
+      CRL_TEST(test_plugin),
+      CRL_TEST(test_plugin_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

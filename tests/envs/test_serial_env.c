@@ -11,7 +11,8 @@ static crl_tensor *onehot(int ndim, const int64_t *batch, const int *idx) {
   shape[ndim] = 2;
   crl_tensor *a = crl_zeros(CRL_INT64, ndim + 1, shape);
   int64_t *p = a->data;
-  for (int64_t i = 0; i < a->numel / 2; i++) p[i * 2 + idx[i]] = 1;
+  for (int64_t i = 0; i < a->numel / 2; i++)
+    p[i * 2 + idx[i]] = 1;
   return a;
 }
 
@@ -48,10 +49,8 @@ static void test_batch_and_specs(void **state) {
 static void test_matches_standalone_copies(void **state) {
   (void)state;
   enum { N = 3, M = 2 };
-  crl_env *env = crl_serial_env_new(N, classic_factory,
-                                    &(classic_ctx){"CartPole-v1",
-                                                   {.num_envs = M}},
-                                    NULL);
+  crl_env *env = crl_serial_env_new(
+      N, classic_factory, &(classic_ctx){"CartPole-v1", {.num_envs = M}}, NULL);
   CRL_CHECK_PTR(env);
   crl_env *solo[N];
   for (int i = 0; i < N; i++) {
@@ -63,16 +62,17 @@ static void test_matches_standalone_copies(void **state) {
   crl_td *td = crl_env_reset(env, NULL);
   CRL_CHECK_PTR(td);
   crl_td *std[N];
-  for (int i = 0; i < N; i++) CRL_CHECK_PTR(std[i] = crl_env_reset(solo[i], NULL));
+  for (int i = 0; i < N; i++)
+    CRL_CHECK_PTR(std[i] = crl_env_reset(solo[i], NULL));
   for (int t = 0; t < 40; t++) {
     int idx[N * M];
-    for (int k = 0; k < N * M; k++) idx[k] = (t * 7 + k * 3) % 5 < 2;
-    CRL_CHECK_OK(crl_td_set(td, "action",
-                            onehot(2, (int64_t[]){N, M}, idx)));
+    for (int k = 0; k < N * M; k++)
+      idx[k] = (t * 7 + k * 3) % 5 < 2;
+    CRL_CHECK_OK(crl_td_set(td, "action", onehot(2, (int64_t[]){N, M}, idx)));
     CRL_CHECK_OK(crl_env_step(env, td));
     for (int i = 0; i < N; i++) {
-      CRL_CHECK_OK(crl_td_set(std[i], "action",
-                              onehot(1, (int64_t[]){M}, idx + i * M)));
+      CRL_CHECK_OK(
+          crl_td_set(std[i], "action", onehot(1, (int64_t[]){M}, idx + i * M)));
       CRL_CHECK_OK(crl_env_step(solo[i], std[i]));
     }
     const char *keys[] = {"next/observation", "next/reward", "next/done",
@@ -89,9 +89,11 @@ static void test_matches_standalone_copies(void **state) {
     /* next step: step_mdp and reset the done envs (partial reset) */
     crl_tensor *done = crl_td_get(td, "next/done");
     bool any = false;
-    for (int k = 0; k < N * M; k++) any |= ((uint8_t *)done->data)[k] != 0;
+    for (int k = 0; k < N * M; k++)
+      any |= ((uint8_t *)done->data)[k] != 0;
     td = crl_td_step_mdp(td, NULL);
-    for (int i = 0; i < N; i++) std[i] = crl_td_step_mdp(std[i], NULL);
+    for (int i = 0; i < N; i++)
+      std[i] = crl_td_step_mdp(std[i], NULL);
     if (any) {
       CRL_CHECK_OK(crl_td_set(td, "_reset", crl_td_get(td, "done")));
       CRL_CHECK_PTR(crl_env_reset(env, td));
@@ -127,7 +129,8 @@ static void test_partial_reset_only_masked(void **state) {
     bool same = !memcmp(a + 4 * k, b + 4 * k, 16);
     if (m[k]) {
       assert_false(same);
-      for (int j = 0; j < 4; j++) assert_true(fabsf(b[4 * k + j]) <= 0.05f);
+      for (int j = 0; j < 4; j++)
+        assert_true(fabsf(b[4 * k + j]) <= 0.05f);
     } else {
       assert_true(same);
     }
@@ -143,8 +146,7 @@ static void test_rollout_shape(void **state) {
       env, &(crl_rollout_options){.max_steps = 30, .auto_reset = true});
   CRL_CHECK_PTR(r);
   assert_int_equal(crl_td_batch_ndim(r), 3);
-  assert_shape(crl_td_get(r, "next/observation"), 4,
-               (int64_t[]){2, 3, 30, 4});
+  assert_shape(crl_td_get(r, "next/observation"), 4, (int64_t[]){2, 3, 30, 4});
   assert_shape(crl_td_get(r, "action"), 4, (int64_t[]){2, 3, 30, 2});
 }
 
@@ -192,8 +194,8 @@ static void test_construction_errors(void **state) {
   assert_int_equal(crl_last_error_code(), CRL_EIO);
   CRL_ASSERT_ERR_HAS("failed to make env 2: factory: no simulator license "
                      "for env 2");
-  assert_null(crl_serial_env_new(
-      2, classic_factory, &(classic_ctx){"Nope-v0", {0}}, NULL));
+  assert_null(crl_serial_env_new(2, classic_factory,
+                                 &(classic_ctx){"Nope-v0", {0}}, NULL));
   CRL_ASSERT_ERR_HAS("unknown env 'Nope-v0'");
 }
 
@@ -249,9 +251,9 @@ static void test_async_serial(void **state) {
   assert_shape(crl_td_get(r, "reward"), 3, (int64_t[]){4, 3, 1});
   /* step envs 2 and 0 */
   crl_td *s = crl_td_new(1, (int64_t[]){2});
-  CRL_CHECK_OK(crl_td_set(s, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){2},
-                                         (int64_t[]){2, 0})));
+  CRL_CHECK_OK(crl_td_set(
+      s, "env_index",
+      crl_from_array(CRL_INT64, 1, (int64_t[]){2}, (int64_t[]){2, 0})));
   int idx[6] = {1, 1, 1, 0, 0, 0};
   CRL_CHECK_OK(crl_td_set(s, "action", onehot(2, (int64_t[]){2, 3}, idx)));
   CRL_CHECK_OK(crl_batched_env_step_send(env, s));
@@ -268,19 +270,19 @@ static void test_async_serial(void **state) {
   double rew[6] = {1, 1, 1, 1, 1, 1};
   assert_tensor_values(crl_td_get(r, "reward"), rew, 6, 0);
   /* bad requests */
-  CRL_CHECK_OK(crl_td_set(s, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){2},
-                                         (int64_t[]){1, 1})));
+  CRL_CHECK_OK(crl_td_set(
+      s, "env_index",
+      crl_from_array(CRL_INT64, 1, (int64_t[]){2}, (int64_t[]){1, 1})));
   assert_int_equal(crl_batched_env_step_send(env, s), CRL_EINDEX);
   CRL_ASSERT_ERR_HAS("env_index 1 appears twice");
-  CRL_CHECK_OK(crl_td_set(s, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){2},
-                                         (int64_t[]){1, 4})));
+  CRL_CHECK_OK(crl_td_set(
+      s, "env_index",
+      crl_from_array(CRL_INT64, 1, (int64_t[]){2}, (int64_t[]){1, 4})));
   assert_int_equal(crl_batched_env_step_send(env, s), CRL_EINDEX);
   CRL_ASSERT_ERR_HAS("env_index 4 (row 1) out of range [0, 4)");
-  CRL_CHECK_OK(crl_td_set(s, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){2},
-                                         (int64_t[]){1, 3})));
+  CRL_CHECK_OK(crl_td_set(
+      s, "env_index",
+      crl_from_array(CRL_INT64, 1, (int64_t[]){2}, (int64_t[]){1, 3})));
   int bad[6] = {0};
   crl_tensor *ba = onehot(2, (int64_t[]){2, 3}, bad);
   ((int64_t *)ba->data)[1] = 1; /* two hot */
@@ -290,12 +292,12 @@ static void test_async_serial(void **state) {
   assert_int_equal(crl_batched_env_pending(env), 0);
   /* partial async reset of env 3's inner env 1 */
   crl_td *rs = crl_td_new(1, (int64_t[]){1});
-  CRL_CHECK_OK(crl_td_set(rs, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){1},
-                                         (int64_t[]){3})));
-  CRL_CHECK_OK(crl_td_set(rs, "_reset",
-                          crl_from_array(CRL_BOOL, 2, (int64_t[]){1, 3},
-                                         (uint8_t[]){0, 1, 0})));
+  CRL_CHECK_OK(
+      crl_td_set(rs, "env_index",
+                 crl_from_array(CRL_INT64, 1, (int64_t[]){1}, (int64_t[]){3})));
+  CRL_CHECK_OK(crl_td_set(
+      rs, "_reset",
+      crl_from_array(CRL_BOOL, 2, (int64_t[]){1, 3}, (uint8_t[]){0, 1, 0})));
   CRL_CHECK_OK(crl_batched_env_reset_send(env, rs));
   r = crl_batched_env_recv(env, 1);
   CRL_CHECK_PTR(r);
@@ -307,9 +309,9 @@ static void test_async_serial(void **state) {
   CRL_CHECK_OK(crl_batched_env_reset_send(tiny, NULL));
   CRL_CHECK_PTR(crl_batched_env_recv(tiny, 2));
   crl_td *ta = tiny_action_td(2, 7.0f);
-  CRL_CHECK_OK(crl_td_set(ta, "env_index",
-                          crl_from_array(CRL_INT64, 1, (int64_t[]){2},
-                                         (int64_t[]){0, 1})));
+  CRL_CHECK_OK(crl_td_set(
+      ta, "env_index",
+      crl_from_array(CRL_INT64, 1, (int64_t[]){2}, (int64_t[]){0, 1})));
   CRL_CHECK_OK(crl_batched_env_step_send(tiny, ta));
   assert_null(crl_batched_env_recv(tiny, 2));
   CRL_ASSERT_ERR_HAS("SerialEnv: env 0: tiny env 0: boom");
@@ -358,9 +360,9 @@ static void test_pass_observations(void **state) {
 
 static void test_render_and_pixels(void **state) {
   (void)state;
-  classic_ctx c = {"Pendulum-v1",
-                   {.from_pixels = true, .render_width = 16,
-                    .render_height = 12}};
+  classic_ctx c = {
+      "Pendulum-v1",
+      {.from_pixels = true, .render_width = 16, .render_height = 12}};
   crl_env *env = crl_serial_env_new(2, classic_factory, &c, NULL);
   CRL_CHECK_PTR(env);
   crl_td *td = crl_env_reset(env, NULL);
@@ -372,8 +374,7 @@ static void test_render_and_pixels(void **state) {
   CRL_CHECK_PTR(r);
   assert_true(crl_equal(r, px));
   crl_tensor *r1 = crl_env_render(crl_batched_env_get(env, 1));
-  assert_memory_equal(r1->data, (uint8_t *)r->data + 12 * 16 * 3,
-                      12 * 16 * 3);
+  assert_memory_equal(r1->data, (uint8_t *)r->data + 12 * 16 * 3, 12 * 16 * 3);
 }
 
 static void test_close(void **state) {

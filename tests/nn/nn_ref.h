@@ -42,8 +42,8 @@ static inline void ref_elu(double *v, int64_t n) {
 static inline double ref_sigmoid(double x) { return 1 / (1 + exp(-x)); }
 
 /* x [B, C, H, W] -> y [B, O, OH, OW]; w [O, C, k, k]; zero padding. */
-static inline void ref_conv2d(const double *x, int64_t B, int64_t C,
-                              int64_t H, int64_t W, const crl_tensor *w,
+static inline void ref_conv2d(const double *x, int64_t B, int64_t C, int64_t H,
+                              int64_t W, const crl_tensor *w,
                               const crl_tensor *bias, int stride, int pad,
                               double *y, int64_t *OHp, int64_t *OWp) {
   int64_t O = w->shape[0], k = w->shape[2];

@@ -10,7 +10,8 @@ static crl_tensor *tens(crl_dtype dt, int ndim, const int64_t *shape,
                         const double *v) {
   crl_tensor *t = crl_empty(dt, ndim, shape);
   if (!t) return NULL;
-  for (int64_t i = 0; i < t->numel; i++) crl_tensor_set_flat(t, i, v[i]);
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
   return t;
 }
 
@@ -113,8 +114,8 @@ static void test_normal_sample_stats(void **state) {
   (void)state;
   const int64_t N = 40000;
   const double loc[2] = {1.5, -2.0}, scale[2] = {0.5, 3.0};
-  crl_tensor *l = crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(2), loc), 2,
-                             (int64_t[]){N, 2});
+  crl_tensor *l =
+      crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(2), loc), 2, (int64_t[]){N, 2});
   crl_tensor *s = tens(CRL_FLOAT32, CRL_SHAPE(2), scale);
   crl_dist *d = crl_normal_new(l, s, 1);
   CRL_CHECK_PTR(d);
@@ -126,7 +127,8 @@ static void test_normal_sample_stats(void **state) {
   assert_false(x->requires_grad);
   for (int c = 0; c < 2; c++) {
     double m = 0, v = 0;
-    for (int64_t i = 0; i < N; i++) m += crl_tensor_get_flat(x, 2 * i + c);
+    for (int64_t i = 0; i < N; i++)
+      m += crl_tensor_get_flat(x, 2 * i + c);
     m /= (double)N;
     for (int64_t i = 0; i < N; i++) {
       double e = crl_tensor_get_flat(x, 2 * i + c) - m;
@@ -334,9 +336,12 @@ static void test_delta(void **state) {
 /* log-softmax of a row in double */
 static void ref_log_softmax(const double *x, int k, double *out) {
   double m = -INFINITY, s = 0;
-  for (int i = 0; i < k; i++) m = x[i] > m ? x[i] : m;
-  for (int i = 0; i < k; i++) s += exp(x[i] - m);
-  for (int i = 0; i < k; i++) out[i] = x[i] - m - log(s);
+  for (int i = 0; i < k; i++)
+    m = x[i] > m ? x[i] : m;
+  for (int i = 0; i < k; i++)
+    s += exp(x[i] - m);
+  for (int i = 0; i < k; i++)
+    out[i] = x[i] - m - log(s);
 }
 
 static void test_categorical_closed_forms(void **state) {
@@ -361,7 +366,8 @@ static void test_categorical_closed_forms(void **state) {
     CRL_CHECK_PTR(lp);
     assert_shape(lp, CRL_SHAPE(3, 2));
     double e[6];
-    for (int i = 0; i < 6; i++) e[i] = ls[(i % 2) * 4 + (int)vi[i]];
+    for (int i = 0; i < 6; i++)
+      e[i] = ls[(i % 2) * 4 + (int)vi[i]];
     assert_tensor_values(lp, e, 6, tol);
     /* a masked category has log-prob -inf */
     crl_tensor *v2 = tens(CRL_INT32, CRL_SHAPE(2), (double[]){1, 2});
@@ -399,7 +405,8 @@ static void test_categorical_sampling(void **state) {
   const double lg[4] = {0.3, -1.0, 1.2, 0.0};
   double p[4];
   ref_log_softmax(lg, 4, p);
-  for (int i = 0; i < 4; i++) p[i] = exp(p[i]);
+  for (int i = 0; i < 4; i++)
+    p[i] = exp(p[i]);
   crl_tensor *logits =
       crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(4), lg), 2, (int64_t[]){N, 4});
   crl_rng g;
@@ -411,7 +418,8 @@ static void test_categorical_sampling(void **state) {
   assert_shape(x, CRL_SHAPE(N));
   assert_int_equal(x->dtype, CRL_INT64);
   int64_t c[4] = {0};
-  for (int64_t i = 0; i < N; i++) c[(int)crl_tensor_get_flat(x, i)]++;
+  for (int64_t i = 0; i < N; i++)
+    c[(int)crl_tensor_get_flat(x, i)]++;
   /* 3 degrees of freedom: P(chi2 > 21.1) = 1e-4 */
   chi_square_check(c, p, 4, N, 21.1);
   /* OneHotCategorical: one-hot rows of the logits' dtype */
@@ -468,15 +476,14 @@ static crl_tensor *onehot_mean_fn(crl_tensor **in, void *ctx) {
 static void test_categorical_gradients(void **state) {
   (void)state;
   crl_tensor *in[1] = {randn_leaf64(7, CRL_SHAPE(3, 4))};
-  crl_tensor *v = tens(CRL_INT64, CRL_SHAPE(2, 3), (double[]){0, 3, 2, 1, 1, 0});
+  crl_tensor *v =
+      tens(CRL_INT64, CRL_SHAPE(2, 3), (double[]){0, 3, 2, 1, 1, 0});
   CRL_CHECK_OK(crl_gradcheck(cat_log_prob_fn, in, 1, v, 1e-6, 1e-6, 1e-4));
   CRL_CHECK_OK(crl_gradcheck(cat_entropy_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
   double oh[12] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
   crl_tensor *ov = tens(CRL_FLOAT64, CRL_SHAPE(3, 4), oh);
-  CRL_CHECK_OK(
-      crl_gradcheck(onehot_log_prob_fn, in, 1, ov, 1e-6, 1e-6, 1e-4));
-  CRL_CHECK_OK(
-      crl_gradcheck(onehot_entropy_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
+  CRL_CHECK_OK(crl_gradcheck(onehot_log_prob_fn, in, 1, ov, 1e-6, 1e-6, 1e-4));
+  CRL_CHECK_OK(crl_gradcheck(onehot_entropy_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
   CRL_CHECK_OK(crl_gradcheck(onehot_mean_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
 }
 
@@ -493,8 +500,8 @@ static void test_one_hot_categorical(void **state) {
   crl_tensor *ov =
       tens(CRL_FLOAT32, CRL_SHAPE(2, 3), (double[]){0, 1, 0, 0, 0, 1});
   crl_tensor *lp = crl_dist_log_prob(o, ov);
-  crl_tensor *lc = crl_dist_log_prob(
-      c, tens(CRL_INT64, CRL_SHAPE(2), (double[]){1, 2}));
+  crl_tensor *lc =
+      crl_dist_log_prob(c, tens(CRL_INT64, CRL_SHAPE(2), (double[]){1, 2}));
   CRL_CHECK_PTR(lp);
   CRL_CHECK_PTR(lc);
   assert_shape(lp, CRL_SHAPE(2));
@@ -506,7 +513,8 @@ static void test_one_hot_categorical(void **state) {
   double ls[6];
   ref_log_softmax(lg, 3, ls);
   ref_log_softmax(lg + 3, 3, ls + 3);
-  for (int i = 0; i < 6; i++) ls[i] = exp(ls[i]);
+  for (int i = 0; i < 6; i++)
+    ls[i] = exp(ls[i]);
   assert_tensor_values(crl_dist_mean(o), ls, 6, 1e-12);
   /* rsample: exact one-hot values, the softmax's gradient */
   crl_rng g;

@@ -93,6 +93,7 @@ static void test_mlp_hand(void **state) {
   crl_module *m = crl_dueling_mlp_dqnet_new(2, 3, 2, &g);
   CRL_CHECK_PTR(m);
   crl_td *p = crl_module_params(m);
+  crl_no_grad_begin(); /* parameters are edited in place */
   CRL_CHECK_OK(crl_td_zero_(p));
   crl_tensor *ab = crl_td_get(p, "advantage/2/bias");
   crl_tensor *vb = crl_td_get(p, "value/2/bias");
@@ -100,8 +101,9 @@ static void test_mlp_hand(void **state) {
   crl_tensor_set_flat(ab, 1, 2);
   crl_tensor_set_flat(ab, 2, 6);
   crl_tensor_set_flat(vb, 0, 5);
-  crl_tensor *x = crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 2),
-                                 (float[]){1, -2, 0.5f, 3});
+  crl_no_grad_end();
+  crl_tensor *x =
+      crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 2), (float[]){1, -2, 0.5f, 3});
   crl_tensor *q = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(q);
   assert_shape(q, CRL_SHAPE(2, 3));
@@ -109,9 +111,11 @@ static void test_mlp_hand(void **state) {
   assert_tensor_values(q, (double[]){3, 4, 8, 3, 4, 8}, 6, 1e-6);
   /* one path on: value hidden unit 0 = elu(w * feature); features are
    * elu(...) of zero weights plus a bias we set */
-  crl_tensor_set_flat(crl_td_get(p, "features/4/bias"), 0, 2); /* f0 = 2 */
+  crl_no_grad_begin();
+  crl_tensor_set_flat(crl_td_get(p, "features/4/bias"), 0, 2);   /* f0 = 2 */
   crl_tensor_set_flat(crl_td_get(p, "value/0/weight"), 0, -1.5); /* h = -3 */
   crl_tensor_set_flat(crl_td_get(p, "value/2/weight"), 0, 2);
+  crl_no_grad_end();
   q = crl_module_call(m, NULL, x);
   double v = 5 + 2 * (exp(-3.0) - 1); /* value = 5 + 2 elu(-3) */
   assert_tensor_values(q, (double[]){v - 2, v - 1, v + 3, v - 2, v - 1, v + 3},
@@ -159,9 +163,9 @@ static void test_mlp_gradcheck(void **state) {
   crl_rng g = rng(5);
   crl_module *m = crl_dueling_mlp_dqnet_new(3, 3, 4, &g);
   ref_fill_params(crl_module_params(m), 0.7, 9);
-  const char *grad[] = {"features/0/weight", "features/4/bias",
+  const char *grad[] = {"features/0/weight",  "features/4/bias",
                         "advantage/0/weight", "advantage/2/bias",
-                        "value/2/weight", NULL};
+                        "value/2/weight",     NULL};
   g_params = ref_params64(m, grad);
   crl_tensor *in[6] = {randn_leaf64(6, CRL_SHAPE(2, 3))};
   for (int i = 0; grad[i]; i++)
@@ -183,8 +187,8 @@ static void test_functional(void **state) {
   crl_module *m2 = crl_dueling_mlp_dqnet_new(3, 2, 4, &g);
   crl_td *own = crl_td_clone(crl_module_params(m));
   crl_td *other = crl_module_params_clone(m2, false);
-  crl_tensor *x = crl_from_array(CRL_FLOAT32, CRL_SHAPE(1, 3),
-                                 (float[]){0.1f, -0.4f, 2});
+  crl_tensor *x =
+      crl_from_array(CRL_FLOAT32, CRL_SHAPE(1, 3), (float[]){0.1f, -0.4f, 2});
   crl_tensor *q_own = crl_module_call(m, NULL, x);
   crl_tensor *q_other = crl_module_call(m, other, x);
   crl_tensor *q_m2 = crl_module_call(m2, NULL, x);
@@ -209,13 +213,13 @@ static void test_functional(void **state) {
   assert_int_equal(crl_last_error_code(), CRL_EINVAL);
 }
 
-/* ---- CNN variant --------------------------------------------------------------- */
+/* ---- CNN variant
+ * --------------------------------------------------------------- */
 
 /* Reference features of TorchRL's default dueling ConvNet: [B, C, H, W] ->
  * [B, 64 * H3 * W3]. */
 static double *ref_cnn_features(crl_td *p, const double *x, int64_t B,
-                                int64_t C, int64_t H, int64_t W,
-                                int64_t *nf) {
+                                int64_t C, int64_t H, int64_t W, int64_t *nf) {
   static const int k[3] = {8, 4, 3}, s[3] = {4, 2, 1};
   double *cur = NULL;
   int64_t c = C, h = H, w = W;
@@ -294,8 +298,8 @@ static void test_cnn_gradcheck(void **state) {
   crl_tensor *x0 = crl_zeros(CRL_FLOAT32, CRL_SHAPE(1, 1, 36, 36));
   CRL_CHECK_PTR(crl_module_call(m, NULL, x0)); /* materialise the heads */
   ref_fill_params(crl_module_params(m), 0.2, 15);
-  const char *grad[] = {"features/4/bias", "advantage/2/bias",
-                        "value/0/bias", NULL};
+  const char *grad[] = {"features/4/bias", "advantage/2/bias", "value/0/bias",
+                        NULL};
   g_params = ref_params64(m, grad);
   crl_tensor *in[4] = {randn_leaf64(16, CRL_SHAPE(1, 1, 36, 36))};
   for (int i = 0; grad[i]; i++)

@@ -62,13 +62,18 @@ static crl_td *sample_td(void) {
   int32_t i32[4] = {-1, 2, -3, 4};
   uint8_t u8[3] = {0, 128, 255};
   bool b[2] = {true, false};
-  CRL_CHECK_OK(crl_td_set(td, "w", crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 3), w)));
-  CRL_CHECK_OK(crl_td_set(td, "u8", crl_from_array(CRL_UINT8, CRL_SHAPE(3), u8)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "w", crl_from_array(CRL_FLOAT32, CRL_SHAPE(2, 3), w)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "u8", crl_from_array(CRL_UINT8, CRL_SHAPE(3), u8)));
   CRL_CHECK_OK(crl_td_set(td, "s", crl_from_array(CRL_FLOAT64, 0, NULL, &s)));
-  CRL_CHECK_OK(crl_td_set(td, "sub/l", crl_from_array(CRL_INT64, CRL_SHAPE(4), l)));
-  CRL_CHECK_OK(crl_td_set(td, "sub/deep/i", crl_from_array(CRL_INT32, CRL_SHAPE(2, 2), i32)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "sub/l", crl_from_array(CRL_INT64, CRL_SHAPE(4), l)));
+  CRL_CHECK_OK(crl_td_set(td, "sub/deep/i",
+                          crl_from_array(CRL_INT32, CRL_SHAPE(2, 2), i32)));
   CRL_CHECK_OK(crl_td_set(td, "b", crl_from_array(CRL_BOOL, CRL_SHAPE(2), b)));
-  CRL_CHECK_OK(crl_td_set(td, "empty", crl_zeros(CRL_FLOAT32, CRL_SHAPE(0, 3))));
+  CRL_CHECK_OK(
+      crl_td_set(td, "empty", crl_zeros(CRL_FLOAT32, CRL_SHAPE(0, 3))));
   return td;
 }
 
@@ -122,8 +127,8 @@ static void test_noncontiguous_and_grad(void **state) {
   assert_tensor_values(tb, e, 6, 0);
   assert_false(crl_td_get(back, "p")->requires_grad);
   /* an empty TensorDict round-trips too */
-  CRL_CHECK_OK(crl_td_save_safetensors(crl_td_new(0, NULL),
-                                       tpath("e.safetensors")));
+  CRL_CHECK_OK(
+      crl_td_save_safetensors(crl_td_new(0, NULL), tpath("e.safetensors")));
   crl_td *eb = crl_td_load_safetensors(tpath("e.safetensors"));
   CRL_CHECK_PTR(eb);
   assert_int_equal(crl_td_len(eb), 0);
@@ -137,8 +142,10 @@ static void test_writer_bytes(void **state) {
   float w[2] = {1.0f, 2.0f};
   uint8_t u = 7;
   int64_t l = -3;
-  CRL_CHECK_OK(crl_td_set(td, "n/b", crl_from_array(CRL_UINT8, CRL_SHAPE(1), &u)));
-  CRL_CHECK_OK(crl_td_set(td, "w", crl_from_array(CRL_FLOAT32, CRL_SHAPE(2), w)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "n/b", crl_from_array(CRL_UINT8, CRL_SHAPE(1), &u)));
+  CRL_CHECK_OK(
+      crl_td_set(td, "w", crl_from_array(CRL_FLOAT32, CRL_SHAPE(2), w)));
   CRL_CHECK_OK(crl_td_set(td, "l", crl_from_array(CRL_INT64, 0, NULL, &l)));
   CRL_CHECK_OK(crl_td_save_safetensors(td, tpath("w.safetensors")));
   size_t n;
@@ -172,24 +179,23 @@ static void test_handmade_file(void **state) {
       /* header length 208 = 0xD0, u64 little endian */
       0xD0, 0, 0, 0, 0, 0, 0, 0,
       /* 201 bytes of JSON + 7 spaces */
-      '{', '"', 'b', '/', 'c', '"', ':', '{', '"', 'd', 't', 'y', 'p', 'e',
-      '"', ':', '"', 'I', '6', '4', '"', ',', '"', 's', 'h', 'a', 'p', 'e',
-      '"', ':', '[', '2', ']', ',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f',
-      'f', 's', 'e', 't', 's', '"', ':', '[', '0', ',', '1', '6', ']', '}',
-      ',', '"', 'a', '"', ':', '{', '"', 'd', 't', 'y', 'p', 'e', '"', ':',
-      '"', 'F', '3', '2', '"', ',', '"', 's', 'h', 'a', 'p', 'e', '"', ':',
-      '[', '2', ',', '1', ']', ',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f',
-      'f', 's', 'e', 't', 's', '"', ':', '[', '1', '6', ',', '2', '4', ']',
-      '}', ',', '"', 'z', '"', ':', '{', '"', 'd', 't', 'y', 'p', 'e', '"',
-      ':', '"', 'B', 'O', 'O', 'L', '"', ',', '"', 's', 'h', 'a', 'p', 'e',
-      '"', ':', '[', '3', ']', ',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f',
-      'f', 's', 'e', 't', 's', '"', ':', '[', '2', '4', ',', '2', '7', ']',
-      '}', ',', '"', '_', '_', 'm', 'e', 't', 'a', 'd', 'a', 't', 'a', '_',
-      '_', '"', ':', '{', '"', 'f', 'o', 'r', 'm', 'a', 't', '"', ':', '"',
-      'p', 't', '"', '}', '}', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+      '{', '"', 'b', '/', 'c', '"', ':', '{', '"', 'd', 't', 'y', 'p', 'e', '"',
+      ':', '"', 'I', '6', '4', '"', ',', '"', 's', 'h', 'a', 'p', 'e', '"', ':',
+      '[', '2', ']', ',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f', 'f', 's', 'e',
+      't', 's', '"', ':', '[', '0', ',', '1', '6', ']', '}', ',', '"', 'a', '"',
+      ':', '{', '"', 'd', 't', 'y', 'p', 'e', '"', ':', '"', 'F', '3', '2', '"',
+      ',', '"', 's', 'h', 'a', 'p', 'e', '"', ':', '[', '2', ',', '1', ']', ',',
+      '"', 'd', 'a', 't', 'a', '_', 'o', 'f', 'f', 's', 'e', 't', 's', '"', ':',
+      '[', '1', '6', ',', '2', '4', ']', '}', ',', '"', 'z', '"', ':', '{', '"',
+      'd', 't', 'y', 'p', 'e', '"', ':', '"', 'B', 'O', 'O', 'L', '"', ',', '"',
+      's', 'h', 'a', 'p', 'e', '"', ':', '[', '3', ']', ',', '"', 'd', 'a', 't',
+      'a', '_', 'o', 'f', 'f', 's', 'e', 't', 's', '"', ':', '[', '2', '4', ',',
+      '2', '7', ']', '}', ',', '"', '_', '_', 'm', 'e', 't', 'a', 'd', 'a', 't',
+      'a', '_', '_', '"', ':', '{', '"', 'f', 'o', 'r', 'm', 'a', 't', '"', ':',
+      '"', 'p', 't', '"', '}', '}', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
       /* byte buffer: I64 [5, -3], F32 [1.5, -2.0], BOOL [1, 0, 1] */
-      0x05, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-      0xff, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xc0, 1, 0, 1};
+      0x05, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xc0, 1, 0, 1};
   assert_int_equal(sizeof file, 8 + 208 + 27);
   write_bytes(tpath("hand.safetensors"), file, sizeof file);
   crl_td *td = crl_td_load_safetensors(tpath("hand.safetensors"));
@@ -224,7 +230,7 @@ static void test_rejections(void **state) {
   unsigned char data[64];
   for (int i = 0; i < 64; i++)
     data[i] = (unsigned char)(i & 1);
-#define E(shape, offs) \
+#define E(shape, offs)                                                         \
   "{\"x\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":" offs "}}"
   const bad_case cases[] = {
       {"", 0, 0, "does not start with '{'"},
@@ -241,8 +247,8 @@ static void test_rejections(void **state) {
        "'x' lacks \"data_offsets\""},
       {"{\"x\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}", 0, 4,
        "\"dtype\" is not a string"},
-      {"{\"x\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 0,
-       2, "unsupported dtype 'F16'"},
+      {"{\"x\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 0, 2,
+       "unsupported dtype 'F16'"},
       {E("3", "[0,4]"), 0, 4, "\"shape\" is not an array"},
       {E("[-1]", "[0,4]"), 0, 4, "shape[0] is not a non-negative integer"},
       {E("[1.5]", "[0,4]"), 0, 4, "shape[0] is not a non-negative integer"},
@@ -255,8 +261,9 @@ static void test_rejections(void **state) {
       {E("[2]", "[0,4]"), 0, 4, "hold 4 bytes but F32 shape [2] needs 8"},
       {E("[1]", "[4,8]"), 0, 4, "run past the end of the 4-byte data buffer"},
       {E("[1]", "[0,4]"), 0, 6, "2 trailing bytes"},
-      {E("[1]", "[2,6]"), 0, 6, "bytes [0, 2) of the data buffer belong to "
-                                "no tensor"},
+      {E("[1]", "[2,6]"), 0, 6,
+       "bytes [0, 2) of the data buffer belong to "
+       "no tensor"},
       {"{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
        "\"y\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
        0, 8, "overlaps"},
@@ -264,8 +271,8 @@ static void test_rejections(void **state) {
       {"{\"__metadata__\":[]}", 0, 0, "\"__metadata__\" is not an object"},
       {"{\"x\":{\"dtype\":\"BOOL\",\"shape\":[3],\"data_offsets\":[0,3]}}", 0,
        3, "BOOL element"}, /* data[2] is 0 ... see below */
-      {"{\"a//b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-       0, 1, "not a valid key"},
+      {"{\"a//b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 0,
+       1, "not a valid key"},
       {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
        "\"a/b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
        0, 2, "cannot be placed"},
@@ -283,8 +290,7 @@ static void test_rejections(void **state) {
       fail_msg("case %zu: code %d: %s", i, crl_last_error_code(),
                crl_last_error());
     if (!strstr(crl_last_error(), cases[i].msg))
-      fail_msg("case %zu: '%s' lacks '%s'", i, crl_last_error(),
-               cases[i].msg);
+      fail_msg("case %zu: '%s' lacks '%s'", i, crl_last_error(), cases[i].msg);
     assert_non_null(strstr(crl_last_error(), "load_safetensors"));
   }
   /* header length: absurd, past the end, file too short */
@@ -378,13 +384,15 @@ static void test_save_errors(void **state) {
   unsigned char *before = read_bytes(tpath("keep.safetensors"), &n0);
   /* a reserved key: rejected before anything is written */
   crl_td *bad = crl_td_new(0, NULL);
-  CRL_CHECK_OK(crl_td_set(bad, "__metadata__", crl_zeros(CRL_FLOAT32, CRL_SHAPE(1))));
+  CRL_CHECK_OK(
+      crl_td_set(bad, "__metadata__", crl_zeros(CRL_FLOAT32, CRL_SHAPE(1))));
   assert_int_equal(crl_td_save_safetensors(bad, tpath("keep.safetensors")),
                    CRL_EKEY);
   CRL_ASSERT_ERR_HAS("'__metadata__' is reserved");
   /* a key that is not UTF-8 */
   crl_td *bad2 = crl_td_new(0, NULL);
-  CRL_CHECK_OK(crl_td_set(bad2, "\xff\xfe", crl_zeros(CRL_FLOAT32, CRL_SHAPE(1))));
+  CRL_CHECK_OK(
+      crl_td_set(bad2, "\xff\xfe", crl_zeros(CRL_FLOAT32, CRL_SHAPE(1))));
   assert_int_equal(crl_td_save_safetensors(bad2, tpath("keep.safetensors")),
                    CRL_EKEY);
   CRL_ASSERT_ERR_HAS("not valid UTF-8");
@@ -413,7 +421,8 @@ static void test_save_errors(void **state) {
   assert_int_equal(crl_td_save_safetensors(NULL, "x"), CRL_EINVAL);
 }
 
-/* ---- modules --------------------------------------------------------------- */
+/* ---- modules ---------------------------------------------------------------
+ */
 
 static int fwd_none(crl_module *m, crl_td *p, int nin, crl_tensor *const *in,
                     int nout, crl_tensor **out) {
@@ -438,8 +447,8 @@ static crl_module *two_module(double fill) {
 static void test_module_load(void **state) {
   (void)state;
   crl_module *src = two_module(1.5), *dst = two_module(0);
-  CRL_CHECK_OK(crl_td_save_safetensors(crl_module_params(src),
-                                       tpath("m.safetensors")));
+  CRL_CHECK_OK(
+      crl_td_save_safetensors(crl_module_params(src), tpath("m.safetensors")));
   CRL_CHECK_OK(crl_module_load_safetensors(dst, tpath("m.safetensors")));
   assert_true(crl_td_equal(crl_module_params(src), crl_module_params(dst)));
   crl_tensor *w = crl_td_get(crl_module_params(dst), "w");
@@ -512,10 +521,10 @@ static int teardown_dir(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      CRL_TEST(test_roundtrip),     CRL_TEST(test_noncontiguous_and_grad),
-      CRL_TEST(test_writer_bytes),  CRL_TEST(test_handmade_file),
-      CRL_TEST(test_rejections),    CRL_TEST(test_fuzz),
-      CRL_TEST(test_save_errors),   CRL_TEST(test_module_load),
+      CRL_TEST(test_roundtrip),    CRL_TEST(test_noncontiguous_and_grad),
+      CRL_TEST(test_writer_bytes), CRL_TEST(test_handmade_file),
+      CRL_TEST(test_rejections),   CRL_TEST(test_fuzz),
+      CRL_TEST(test_save_errors),  CRL_TEST(test_module_load),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -12,7 +12,8 @@ static crl_tensor *tens(crl_dtype dt, int ndim, const int64_t *shape,
                         const double *v) {
   crl_tensor *t = crl_empty(dt, ndim, shape);
   if (!t) return NULL;
-  for (int64_t i = 0; i < t->numel; i++) crl_tensor_set_flat(t, i, v[i]);
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
   return t;
 }
 
@@ -22,9 +23,7 @@ static double normal_lp(double x, double m, double s) {
 }
 static double phi(double z) { return exp(-0.5 * z * z - LOG_SQRT_2PI); }
 static double Phi(double z) { return 0.5 * erfc(-z * M_SQRT1_2); }
-static double softplus(double x) {
-  return x > 30 ? x : log1p(exp(x));
-}
+static double softplus(double x) { return x > 30 ? x : log1p(exp(x)); }
 /* log(1 - tanh(x)^2), stable */
 static double log_sech2(double x) {
   return 2.0 * (M_LN2 - x - softplus(-2.0 * x));
@@ -34,7 +33,8 @@ static double log_sech2(double x) {
 static double simpson(double (*f)(double, const double *), const double *p,
                       double a, double b, int n) {
   double h = (b - a) / n, s = f(a, p) + f(b, p);
-  for (int i = 1; i < n; i++) s += f(a + i * h, p) * (i % 2 ? 4 : 2);
+  for (int i = 1; i < n; i++)
+    s += f(a + i * h, p) * (i % 2 ? 4 : 2);
   return s * h / 3;
 }
 
@@ -120,7 +120,8 @@ static void check_tanh_values(crl_dtype dt, int ev, double lo, double hi,
   }
   /* mode = mean = tanh(loc) scaled */
   double m[6];
-  for (int i = 0; i < 6; i++) m[i] = mid + half * tanh(loc[i]);
+  for (int i = 0; i < 6; i++)
+    m[i] = mid + half * tanh(loc[i]);
   assert_tensor_values(crl_dist_mode(d), m, 6, tol);
   assert_tensor_values(crl_dist_mean(d), m, 6, tol);
 }
@@ -154,17 +155,17 @@ static void test_tanh_normal_near_bounds(void **state) {
               normal_lp(x, 0, 0.5) - log(2.5) - log_sech2(x), 1e-6);
   ASSERT_NEAR(crl_tensor_get_flat(lp, 4), crl_tensor_get_flat(lp, 1), 0);
   /* float32 at exactly 1 and one ulp below */
-  crl_dist *d32 = crl_tanh_normal_new(crl_zeros(CRL_FLOAT32, CRL_SHAPE(3)),
-                                      crl_ones(CRL_FLOAT32, CRL_SHAPE(3)), -1,
-                                      1, 1);
+  crl_dist *d32 =
+      crl_tanh_normal_new(crl_zeros(CRL_FLOAT32, CRL_SHAPE(3)),
+                          crl_ones(CRL_FLOAT32, CRL_SHAPE(3)), -1, 1, 1);
   crl_tensor *lp32 = crl_dist_log_prob(
       d32, tens(CRL_FLOAT32, CRL_SHAPE(3),
                 (double[]){1.0, (double)nextafterf(1.0f, 0.0f), -1.0}));
   CRL_CHECK_PTR(lp32);
   assert_true(isfinite(crl_tensor_get_flat(lp32, 0)));
   /* integer values are converted */
-  crl_tensor *lpi =
-      crl_dist_log_prob(d32, tens(CRL_INT64, CRL_SHAPE(3), (double[]){0, 1, 0}));
+  crl_tensor *lpi = crl_dist_log_prob(
+      d32, tens(CRL_INT64, CRL_SHAPE(3), (double[]){0, 1, 0}));
   CRL_CHECK_PTR(lpi);
   assert_true(isfinite(crl_tensor_get_flat(lpi, 0)));
 }
@@ -175,9 +176,9 @@ static void test_tanh_normal_rsample_cache(void **state) {
    * very tensor uses the pre-tanh x (exact even where tanh saturates) */
   const double loc[3] = {0.1, 20.0, -20.0}, scale[3] = {0.5, 0.1, 0.1};
   double lo = -1, hi = 3, half = 2, mid = 1;
-  crl_dist *d = crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(3), loc),
-                                    tens(CRL_FLOAT64, CRL_SHAPE(3), scale), lo,
-                                    hi, 0);
+  crl_dist *d =
+      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(3), loc),
+                          tens(CRL_FLOAT64, CRL_SHAPE(3), scale), lo, hi, 0);
   crl_rng g;
   crl_rng_seed(&g, 17);
   crl_tensor *y = crl_dist_rsample(d, &g);
@@ -226,8 +227,8 @@ static void test_tanh_normal_sampling_entropy(void **state) {
   double lo = -2, hi = 3, half = 2.5, mid = 0.5;
   crl_tensor *l =
       crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(2), loc), 2, (int64_t[]){N, 2});
-  crl_dist *d = crl_tanh_normal_new(l, tens(CRL_FLOAT32, CRL_SHAPE(2), scale),
-                                    lo, hi, 1);
+  crl_dist *d =
+      crl_tanh_normal_new(l, tens(CRL_FLOAT32, CRL_SHAPE(2), scale), lo, hi, 1);
   crl_rng g;
   crl_rng_seed(&g, 8);
   crl_tensor *y = crl_dist_sample(d, &g);
@@ -250,9 +251,9 @@ static void test_tanh_normal_sampling_entropy(void **state) {
   }
   /* Monte-Carlo entropy (event_dims 0) against the integral
    * H = H(Normal) + log(half) + E[log(1 - tanh(x)^2)] */
-  crl_dist *d0 = crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
-                                     tens(CRL_FLOAT64, CRL_SHAPE(2), scale),
-                                     lo, hi, 0);
+  crl_dist *d0 =
+      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
+                          tens(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 0);
   crl_tensor *h = crl_dist_entropy(d0, &g, 50000);
   CRL_CHECK_PTR(h);
   assert_shape(h, CRL_SHAPE(2));
@@ -264,9 +265,9 @@ static void test_tanh_normal_sampling_entropy(void **state) {
     ASSERT_NEAR(crl_tensor_get_flat(h, c), ref, 0.02);
   }
   /* with event_dims 1 it sums over the event */
-  crl_dist *d1 = crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
-                                     tens(CRL_FLOAT64, CRL_SHAPE(2), scale),
-                                     lo, hi, 1);
+  crl_dist *d1 =
+      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
+                          tens(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 1);
   crl_tensor *h1 = crl_dist_entropy(d1, &g, 50000);
   assert_int_equal(h1->ndim, 0);
   ASSERT_NEAR(crl_item(h1),
@@ -316,9 +317,11 @@ static void test_tanh_normal_gradients(void **state) {
   (void)state;
   tctx cs[2] = {{-1, 1, 1}, {-2, 0.5, 0}};
   for (int k = 0; k < 2; k++) {
-    double half = 0.5 * (cs[k].hi - cs[k].lo), mid = 0.5 * (cs[k].hi + cs[k].lo);
+    double half = 0.5 * (cs[k].hi - cs[k].lo),
+           mid = 0.5 * (cs[k].hi + cs[k].lo);
     double yv[6] = {-0.8, -0.1, 0.3, 0.6, 0.9, 0.0};
-    for (int i = 0; i < 6; i++) yv[i] = mid + half * yv[i];
+    for (int i = 0; i < 6; i++)
+      yv[i] = mid + half * yv[i];
     crl_tensor *in[3] = {randn_leaf64(3, CRL_SHAPE(2, 3)),
                          leaf64(CRL_SHAPE(3), (double[]){0.4, 1.0, 1.7}),
                          leaf64(CRL_SHAPE(2, 3), yv)};
@@ -332,6 +335,38 @@ static void test_tanh_normal_gradients(void **state) {
         crl_gradcheck(tanh_entropy_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
     CRL_CHECK_OK(crl_gradcheck(tanh_mode_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
   }
+}
+
+/* The float32 kernels' gradients agree with float64's. */
+static void test_tanh_normal_float32_gradients(void **state) {
+  (void)state;
+  const double loc[4] = {0.3, -1.2, 2.5, 0.0}, scale[4] = {0.5, 1.0, 0.2, 2.0};
+  const double y[4] = {0.1, -0.7, 1.9, 0.999};
+  double grads[2][3][4];
+  for (int k = 0; k < 2; k++) {
+    crl_dtype dt = k ? CRL_FLOAT32 : CRL_FLOAT64;
+    crl_tensor *l = tens(dt, CRL_SHAPE(4), loc),
+               *s = tens(dt, CRL_SHAPE(4), scale);
+    crl_tensor *v = tens(dt, CRL_SHAPE(4), y);
+    crl_set_requires_grad(l, true);
+    crl_set_requires_grad(s, true);
+    crl_set_requires_grad(v, true);
+    crl_dist *d = crl_tanh_normal_new(l, s, -1, 2, 0);
+    crl_tensor *r = crl_dist_mode(d); /* the rsample kernel at eps = 0 */
+    crl_tensor *lp = crl_dist_log_prob(d, v);
+    CRL_CHECK_PTR(r);
+    CRL_CHECK_PTR(lp);
+    CRL_CHECK_OK(crl_backward(crl_sum(crl_add(r, lp), 0, NULL, false), NULL));
+    for (int i = 0; i < 4; i++) {
+      grads[k][0][i] = crl_tensor_get_flat(l->grad, i);
+      grads[k][1][i] = crl_tensor_get_flat(s->grad, i);
+      grads[k][2][i] = crl_tensor_get_flat(v->grad, i);
+    }
+  }
+  for (int j = 0; j < 3; j++)
+    for (int i = 0; i < 4; i++)
+      ASSERT_NEAR(grads[1][j][i], grads[0][j][i],
+                  2e-3 * (1 + fabs(grads[0][j][i])));
 }
 
 static void test_tanh_normal_errors(void **state) {
@@ -409,7 +444,8 @@ static void test_tanh_delta(void **state) {
       crl_gradcheck(tanh_delta_rsample_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
 }
 
-/* ---- TruncatedNormal ------------------------------------------------------- */
+/* ---- TruncatedNormal -------------------------------------------------------
+ */
 
 typedef struct {
   double loc, scale, lo, hi;
@@ -516,7 +552,8 @@ static void test_truncated_normal_sampling(void **state) {
         m += xs[i];
       }
       m /= (double)N;
-      for (int64_t i = 0; i < N; i++) v += (xs[i] - m) * (xs[i] - m);
+      for (int64_t i = 0; i < N; i++)
+        v += (xs[i] - m) * (xs[i] - m);
       v /= (double)(N - 1);
       ASSERT_NEAR(m, mean, 5 * sqrt(var / (double)N) + 1e-6);
       ASSERT_NEAR(v, var, 0.1 * var + 1e-6);
@@ -574,12 +611,10 @@ static void test_truncated_normal_gradients(void **state) {
         leaf64(CRL_SHAPE(3), (double[]){base + 0.3, base + 1.6, base - 0.7}),
         leaf64(CRL_SHAPE(3), (double[]){0.7, 0.4, 2.0}),
         leaf64(CRL_SHAPE(3), v)};
-    CRL_CHECK_OK(
-        crl_gradcheck(tn_rsample_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
+    CRL_CHECK_OK(crl_gradcheck(tn_rsample_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
     CRL_CHECK_OK(
         crl_gradcheck(tn_log_prob_fn, in, 3, &cs[k], 1e-6, 1e-6, 1e-4));
-    CRL_CHECK_OK(
-        crl_gradcheck(tn_entropy_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
+    CRL_CHECK_OK(crl_gradcheck(tn_entropy_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
     CRL_CHECK_OK(crl_gradcheck(tn_mean_fn, in, 2, &cs[k], 1e-6, 1e-6, 1e-4));
   }
 }
@@ -592,6 +627,7 @@ int main(void) {
       CRL_TEST(test_tanh_normal_rsample_cache),
       CRL_TEST(test_tanh_normal_sampling_entropy),
       CRL_TEST(test_tanh_normal_gradients),
+      CRL_TEST(test_tanh_normal_float32_gradients),
       CRL_TEST(test_tanh_normal_errors),
       CRL_TEST(test_tanh_delta),
       CRL_TEST(test_truncated_normal_closed_forms),

@@ -46,8 +46,8 @@ static const crl_env_ops counter_ops = {.name = "PluginCounter-v0",
                                         .step = c_step,
                                         .close = c_close};
 
-__attribute__((unused)) static crl_env *
-make_counter(void *ctx, const crl_env_kwargs *kw) {
+__attribute__((unused)) static crl_env *make_counter(void *ctx,
+                                                     const crl_env_kwargs *kw) {
   (void)ctx;
   double start, step;
   if (crl_env_kwargs_double(kw, "start", 0, &start) ||
@@ -74,11 +74,9 @@ make_counter(void *ctx, const crl_env_kwargs *kw) {
   if (!rc) rc = crl_spec_set(done, "truncated", flag);
   if (!rc) rc = crl_env_set_observation_spec(env, obs);
   if (!rc)
-    rc = crl_env_set_action_spec(env,
-                                 crl_spec_discrete(3, CRL_INT64, 1, &one));
+    rc = crl_env_set_action_spec(env, crl_spec_discrete(3, CRL_INT64, 1, &one));
   if (!rc)
-    rc = crl_env_set_reward_spec(env,
-                                 crl_spec_unbounded(CRL_FLOAT32, 1, &one));
+    rc = crl_env_set_reward_spec(env, crl_spec_unbounded(CRL_FLOAT32, 1, &one));
   if (!rc) rc = crl_env_set_done_spec(env, done);
   crl_scope_end();
   return rc ? NULL : env;

@@ -13,6 +13,8 @@
 #include "crl/specs.h"
 #include "crl/env.h"
 #include "crl/envs_classic.h"
+#include "crl/envs_batched.h"
+#include "crl/registry.h"
 #include "crl/nn.h"
 #include "crl/distributions.h"
 

@@ -12,7 +12,9 @@
  *
  *   - SerialEnv steps the copies one after another in the calling thread.
  *   - ParallelEnv gives each of its workers a contiguous slice of the
- *     copies. Workers are threads by default; the process backend forks one
+ *     copies. Workers are threads by default (in synchronous calls the
+ *     calling thread steps worker 0's slice itself, worker 0's thread
+ *     serving async requests only); the process backend forks one
  *     process per worker (for envs that are not thread-safe): the copies are
  *     made in the worker processes and exchange data through shared-memory
  *     TensorDicts. A synchronous step scatters the actions into a shared

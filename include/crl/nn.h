@@ -176,21 +176,40 @@ typedef struct crl_convnet_options {
 CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt,
                                     crl_rng *g);
 
-/* Dueling heads: value and advantage streams combined as
- * V + A - mean(A). Input → features → [value, advantage]. The MLP variant
- * takes flat observations; the CNN variant (DuelingCnnDQNet) takes pixels
- * [batch..., C, H, W] through a ConvNet (TorchRL's defaults: 32-64-64
- * channels, kernels 8-4-3, strides 4-2-1, then an MLP of 512). */
+/* Dueling heads (TorchRL's DuelingMlpDQNet / DuelingCnnDQNet): value and
+ * advantage streams combined as V + A - mean(A) over the last dim. Input ->
+ * "features" -> ["advantage" [batch..., n_actions], "value" [batch..., 1]]
+ * (parameter prefixes as TorchRL's attributes). The MLP variant takes flat
+ * observations [batch..., in_features]: features MLP [256, 256] -> 256, ELU
+ * (last layer activated), heads MLP with one hidden layer of 512, ELU —
+ * TorchRL's defaults when hidden <= 0; hidden > 0 sets every width to
+ * hidden (small nets). The CNN variant takes pixels [batch..., C, H, W]
+ * through a ConvNet (32-64-64 channels, kernels 8-4-3, strides 4-2-1, ELU,
+ * flattened), heads as above with lazy in_features (created at the first
+ * call with the module's own parameters). As in TorchRL, biases existing at
+ * construction are zeroed. in_features / in_channels <= 0: lazy. */
 CRL_API crl_module *crl_dueling_mlp_dqnet_new(int64_t in_features,
                                               int64_t n_actions,
                                               int64_t hidden, crl_rng *g);
 CRL_API crl_module *crl_dueling_cnn_dqnet_new(int64_t in_channels,
                                               int64_t n_actions, crl_rng *g);
 
-/* DDPG nets (TorchRL's DdpgMlpActor / DdpgMlpQNet / DdpgCnnActor /
- * DdpgCnnQNet): actor obs → tanh-bounded action; critic (obs, action) → Q
- * (2 inputs, 1 output), with the action entering at the second layer as in
- * the DDPG paper. */
+/* DDPG nets as TorchRL's, with its default sizes and parameter names:
+ *   DdpgMlpActor  obs -> "mlp" 400 -> 300 -> act_dim (ELU).
+ *   DdpgMlpQNet   (obs, action) -> Q [batch..., 1]: "mlp1" obs -> 400 (ELU),
+ *                 then "mlp2" on [mlp1(obs), action] -> 300 -> 1: the action
+ *                 enters at the second layer, as in the DDPG paper.
+ *   DdpgCnnActor  pixels -> "convnet" (32-64-64, kernels 8-4-3, strides
+ *                 4-2-1, paddings 0-0-1, ELU, flattened) -> "mlp" 200 -> 200
+ *                 -> act_dim (lazy in_features). TWO outputs, as TorchRL's:
+ *                 out[0] the action, out[1] the flattened conv features.
+ *   DdpgCnnQNet   (pixels, action) -> Q: "convnet" (32-64-128, as above,
+ *                 then global average pooling -> [batch..., 128]), then
+ *                 "mlp" on [pooled, action] -> 200 -> 200 -> 1.
+ * The last Linear of each head is uniform(-scale/2, scale/2) (TorchRL's
+ * ddpg_init_last_layer: scale 6e-3 MLP nets, 6e-4 CNN nets). As in TorchRL
+ * the actor's output is NOT squashed: bound it in the policy (a tanh, as
+ * TorchRL's TanhModule does). obs_dim / in_channels <= 0: lazy. */
 CRL_API crl_module *crl_ddpg_mlp_actor_new(int64_t obs_dim, int64_t act_dim,
                                            crl_rng *g);
 CRL_API crl_module *crl_ddpg_mlp_qnet_new(int64_t obs_dim, int64_t act_dim,
@@ -200,26 +219,44 @@ CRL_API crl_module *crl_ddpg_cnn_actor_new(int64_t in_channels,
 CRL_API crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels,
                                           int64_t act_dim, crl_rng *g);
 
-/* Recurrent cells: GRU (inputs x, h → output h') and LSTM (inputs x, h, c
- * → outputs h', c'), torch's gate equations and initialisation. */
+/* Recurrent cells (torch.nn.GRUCell / LSTMCell): GRU takes (x, h) and gives
+ * h'; LSTM takes (x, h, c) and gives (h', c'). x [batch..., input_size]; h,
+ * c [batch..., hidden_size] with x's batch dims (or none). Parameters
+ * weight_ih [G*H, in], weight_hh [G*H, H], bias_ih, bias_hh [G*H], gates in
+ * torch's order (GRU r, z, n; LSTM i, f, g, o), all uniform(-1/sqrt(H),
+ * 1/sqrt(H)); torch's gate equations (GRU: n = tanh(W_in x + b_in + r *
+ * (W_hn h + b_hn))). The gate arithmetic is one fused, differentiable
+ * kernel after the two matrix products. */
 CRL_API crl_module *crl_gru_cell_new(int64_t input_size, int64_t hidden_size,
                                      crl_rng *g);
 CRL_API crl_module *crl_lstm_cell_new(int64_t input_size,
                                       int64_t hidden_size, crl_rng *g);
 
 /* ---- parameter files (safetensors) -------------------------------------------
- * The safetensors format: an 8-byte little-endian header length, a JSON
- * header {key: {dtype, shape, data_offsets}}, then the raw data. Nested keys
- * are stored with '/' in the name. The loader is bounds-checked: a
- * truncated file, overlapping or out-of-range offsets, an unknown dtype or a
- * malformed header fail with CRL_EFORMAT and a message saying what is
- * wrong. */
+ * The safetensors format (Hugging Face): an 8-byte little-endian header
+ * length N, N bytes of JSON {"__metadata__": {str: str} (optional),
+ * key: {"dtype": "F32"|"F64"|"I64"|"I32"|"U8"|"BOOL", "shape": [...],
+ * "data_offsets": [begin, end]}}, then the raw data (little endian, C
+ * order; offsets relative to the data, covering it without holes or
+ * overlap). Nested keys are stored with '/' in the name and rebuilt as
+ * nested TensorDicts. Files are written to a temporary file renamed over
+ * path (a failed save leaves an existing file intact); the header is padded
+ * to 8 bytes and data aligned, as the reference writer does. The loader is
+ * bounds-checked and treats the file as hostile: a truncated file, a header
+ * length over 100 MB or past the end, invalid JSON, missing or ill-typed
+ * fields, an unsupported dtype (F16, BF16, ...), a shape that does not match
+ * its offsets, out-of-range, overlapping or gapped offsets, trailing bytes
+ * or a BOOL byte other than 0/1 fail with CRL_EFORMAT and a message saying
+ * what is wrong; a missing file is CRL_EIO. */
+/* Save every leaf (any dtype, contiguous or not). The key "__metadata__"
+ * and keys that are not UTF-8 are CRL_EKEY. Metadata {"format": "pt"}. */
 CRL_API int crl_td_save_safetensors(crl_td *td, const char *path);
-/* Load into a new TensorDict (batch []). */
+/* Load into a new TensorDict (batch []), keys in the header's order. */
 CRL_API crl_td *crl_td_load_safetensors(const char *path);
 /* Load into a module's parameters in place: every key must exist in both
- * with equal shape and dtype (else CRL_EKEY / CRL_ESHAPE naming the key and
- * both shapes; nothing is changed then). */
+ * with equal shape and dtype (else CRL_EKEY / CRL_ESHAPE / CRL_EDTYPE naming
+ * the key and both shapes or dtypes; nothing is changed then). Save with
+ * crl_td_save_safetensors(crl_module_params(m), path). */
 CRL_API int crl_module_load_safetensors(crl_module *m, const char *path);
 
 #ifdef __cplusplus

@@ -63,6 +63,8 @@ CRL_INTERNAL void crl__store(crl_dtype dt, void *base, int64_t off, double v);
 /* Dispose of a tensor an op created but will not return (error paths): it
  * is released now if no scope owns it or the current scope does. */
 CRL_INTERNAL void crl__discard(crl_tensor *t);
+/* Return a tensor struct to the per-thread cache (or free it). */
+CRL_INTERNAL void crl__tensor_free_struct(crl_tensor *t);
 /* Scope registration of a fresh tensor (done by crl__view_of). */
 CRL_INTERNAL void crl__scope_adopt(crl_tensor *t);
 /* The same for any refcounted object with its release function. */

@@ -1,6 +1,7 @@
 /* The tensor object: lifetime, scopes, creation and element access. */
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -107,6 +108,49 @@ crl_tensor *crl_scope_end_keep(crl_tensor *keep) {
   return keep;
 }
 
+/* ---- tensor struct cache --------------------------------------------------
+ * Views, temporaries and results are created and freed by the million; a
+ * small per-thread stack of freed structs saves a malloc/free pair each
+ * (~30 ns). The stack is emptied when its thread exits. */
+#define TCACHE_MAX 256
+typedef struct {
+  crl_tensor *items[TCACHE_MAX];
+  int n;
+} tcache_t;
+static _Thread_local tcache_t tl_tcache;
+static _Thread_local bool tl_tcache_registered;
+static pthread_key_t tcache_key;
+static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
+
+static void tcache_drain(void *arg) {
+  tcache_t *c = arg;
+  while (c && c->n) free(c->items[--c->n]);
+}
+static void tcache_init(void) { pthread_key_create(&tcache_key, tcache_drain); }
+__attribute__((destructor)) static void tcache_main_exit(void) {
+  tcache_drain(&tl_tcache);
+}
+
+static crl_tensor *tensor_alloc(void) {
+  tcache_t *c = &tl_tcache;
+  if (c->n) return c->items[--c->n];
+  if (!tl_tcache_registered) {
+    /* first allocation on this thread: have the stack freed at its exit */
+    pthread_once(&tcache_once, tcache_init);
+    tl_tcache_registered = pthread_setspecific(tcache_key, c) == 0;
+  }
+  return malloc(sizeof(crl_tensor));
+}
+
+void crl__tensor_free_struct(crl_tensor *t) {
+  tcache_t *c = &tl_tcache;
+  if (c->n < TCACHE_MAX && tl_tcache_registered) {
+    c->items[c->n++] = t;
+    return;
+  }
+  free(t);
+}
+
 /* ---- lifetime ---------------------------------------------------------- */
 
 crl_tensor *crl_tensor_retain(crl_tensor *t) {
@@ -124,7 +168,7 @@ void crl_tensor_release(crl_tensor *t) {
   crl_storage_release(t->storage);
   crl_tensor_release(t->grad);
   if (t->grad_fn) crl__node_release(t->grad_fn);
-  free(t);
+  crl__tensor_free_struct(t);
 }
 
 /* ---- geometry helpers ------------------------------------------------- */
@@ -271,7 +315,7 @@ void crl__store(crl_dtype dt, void *base, int64_t off, double v) {
 
 crl_tensor *crl__view_of(crl_storage *s, crl_dtype dt, int64_t offset, int ndim,
                          const int64_t *shape, const int64_t *strides) {
-  crl_tensor *t = malloc(sizeof *t);
+  crl_tensor *t = tensor_alloc();
   if (!t) return CRL_ERR_NULL(CRL_ENOMEM, "out of memory");
   t->refcount = 1;
   t->dtype = dt;

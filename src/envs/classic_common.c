@@ -84,6 +84,7 @@ static void free_impl(crl__classic *c) {
   free(c->rng);
   crl__aligned_free(c->scratch);
   free(c->tmp);
+  crl_td_release(c->out_td);
   free(c);
 }
 
@@ -272,28 +273,48 @@ int crl__classic_step(crl_env *env, crl_td *td, crl_td *next) {
                     d->name, CRL_SHAPE_STR(a, b), crl_dtype_name(a->dtype),
                     (long long)anum, crl_dtype_name(adt));
   }
-  crl_spec *os = crl_env_observation_spec(env);
-  float *obs = c->scratch;
-  uint8_t *px = NULL;
-  if (!c->pixels_only) {
-    obs = crl__env_out_data(env, next, "observation", os, CRL_FLOAT32,
-                            n * d->obs_dim);
-    if (!obs) return crl_last_error_code();
+  float *obs = c->scratch, *rew;
+  uint8_t *px = NULL, *done, *term, *trunc;
+  if (next == c->out_td && next->version == c->out_ver) {
+    /* same "next" as last step with the same entries (it is retained, so
+     * the pointers are alive) */
+    if (!c->pixels_only) obs = c->out_obs;
+    px = c->out_px;
+    rew = c->out_rew;
+    done = c->out_done;
+    term = c->out_term;
+    trunc = c->out_trunc;
+  } else {
+    crl_spec *os = crl_env_observation_spec(env);
+    if (!c->pixels_only) {
+      obs = crl__env_out_data(env, next, "observation", os, CRL_FLOAT32,
+                              n * d->obs_dim);
+      if (!obs) return crl_last_error_code();
+    }
+    if (c->from_pixels) {
+      px = crl__env_out_data(env, next, "pixels", os, CRL_UINT8,
+                             n * c->rh * c->rw * 3);
+      if (!px) return crl_last_error_code();
+    }
+    crl_spec *ds = crl_env_done_spec(env);
+    rew = crl__env_out_data(env, next, "reward", NULL, CRL_FLOAT32, n);
+    done = rew ? crl__env_out_data(env, next, "done", ds, CRL_BOOL, n) : NULL;
+    term =
+        done ? crl__env_out_data(env, next, "terminated", ds, CRL_BOOL, n) : NULL;
+    trunc = term ? crl__env_out_data(env, next, "truncated", ds, CRL_BOOL, n)
+                 : NULL;
+    if (!trunc) return crl_last_error_code();
+    crl_td_retain(next);
+    crl_td_release(c->out_td);
+    c->out_td = next;
+    c->out_ver = next->version;
+    c->out_obs = obs;
+    c->out_px = px;
+    c->out_rew = rew;
+    c->out_done = done;
+    c->out_term = term;
+    c->out_trunc = trunc;
   }
-  if (c->from_pixels) {
-    px = crl__env_out_data(env, next, "pixels", os, CRL_UINT8,
-                           n * c->rh * c->rw * 3);
-    if (!px) return crl_last_error_code();
-  }
-  crl_spec *ds = crl_env_done_spec(env);
-  float *rew = crl__env_out_data(env, next, "reward", NULL, CRL_FLOAT32, n);
-  uint8_t *done =
-      rew ? crl__env_out_data(env, next, "done", ds, CRL_BOOL, n) : NULL;
-  uint8_t *term =
-      done ? crl__env_out_data(env, next, "terminated", ds, CRL_BOOL, n) : NULL;
-  uint8_t *trunc =
-      term ? crl__env_out_data(env, next, "truncated", ds, CRL_BOOL, n) : NULL;
-  if (!trunc) return crl_last_error_code();
   const void *adata = a->data;
   crl_tensor *ac = NULL;
   if (!crl_tensor_is_contiguous(a)) {

@@ -54,6 +54,12 @@ struct crl__classic {
   crl_rng *rng;   /* per-env reset streams */
   float *scratch; /* observation rows when pixels_only */
   uint8_t *tmp;   /* n bytes (terminated flags) */
+  /* output pointers of the last "next" TensorDict stepped into (retained)
+   * at its structure version: a step loop looks its keys up once */
+  crl_td *out_td;
+  unsigned out_ver;
+  float *out_obs, *out_rew;
+  uint8_t *out_px, *out_done, *out_term, *out_trunc;
 };
 
 /* A new env of type d with options opt (NULL: defaults) and ops (whose

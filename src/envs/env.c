@@ -350,8 +350,10 @@ int crl_env_step(crl_env *env, crl_td *td) {
   crl_tensor *a = crl_td_find(td, "action");
   if (!a) {
     crl_td_get(td, "action"); /* sets the message listing the keys */
+    char keys[900];
+    snprintf(keys, sizeof keys, "%s", crl_last_error());
     return crl__err(CRL_EKEY, "env %s: step needs an 'action' entry (%s)",
-                    crl_env_name(env), crl_last_error());
+                    crl_env_name(env), keys);
   }
   if (env->validate && (rc = validate_action(env, a))) return rc;
   crl_td *next;

@@ -24,8 +24,7 @@
 
 #include "nn_internal.h"
 
-/* ---- kernels
- * ------------------------------------------------------------------ */
+/* ---- kernels ------------------------------------------------------------- */
 
 static inline float sigf(float x) { return 1.0f / (1.0f + crl__expf(-x)); }
 static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
@@ -47,7 +46,8 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     }                                                                          \
   }
 
-/* g [B, H] -> dgi, dgh [B, 3H] (either may be NULL), dh [B, H] (or NULL) */
+/* g [B, H] -> dgi, dgh [B, 3H], dh [B, H] (all written: no branches, so
+ * the loop vectorizes) */
 #define GRU_BWD(T, SIG, TANH)                                                  \
   static void gru_bwd_##T(const T *restrict gi, const T *restrict gh,          \
                           const T *restrict h, const T *restrict g,            \
@@ -56,9 +56,7 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     for (int64_t b = 0; b < B; b++) {                                          \
       const T *a = gi + b * 3 * H, *c = gh + b * 3 * H, *hp = h + b * H;       \
       const T *gp = g + b * H;                                                 \
-      T *di = dgi ? dgi + b * 3 * H : NULL,                                    \
-        *dc = dgh ? dgh + b * 3 * H : NULL;                                    \
-      T *dhp = dh ? dh + b * H : NULL;                                         \
+      T *di = dgi + b * 3 * H, *dc = dgh + b * 3 * H, *dhp = dh + b * H;       \
       for (int64_t j = 0; j < H; j++) {                                        \
         T r = SIG(a[j] + c[j]);                                                \
         T z = SIG(a[H + j] + c[H + j]);                                        \
@@ -68,17 +66,13 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
         T dan = dn * (1 - n * n);                                              \
         T dar = dan * ghn * r * (1 - r);                                       \
         T daz = dz * z * (1 - z);                                              \
-        if (di) {                                                              \
-          di[j] = dar;                                                         \
-          di[H + j] = daz;                                                     \
-          di[2 * H + j] = dan;                                                 \
-        }                                                                      \
-        if (dc) {                                                              \
-          dc[j] = dar;                                                         \
-          dc[H + j] = daz;                                                     \
-          dc[2 * H + j] = dan * r;                                             \
-        }                                                                      \
-        if (dhp) dhp[j] = gp[j] * z;                                           \
+        di[j] = dar;                                                           \
+        di[H + j] = daz;                                                       \
+        di[2 * H + j] = dan;                                                   \
+        dc[j] = dar;                                                           \
+        dc[H + j] = daz;                                                       \
+        dc[2 * H + j] = dan * r;                                               \
+        dhp[j] = gp[j] * z;                                                    \
       }                                                                        \
     }                                                                          \
   }
@@ -100,7 +94,7 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     }                                                                          \
   }
 
-/* dc' [B, H] -> da [B, 4H] (o columns 0; may be NULL), dc [B, H] (or NULL) */
+/* dc' [B, H] -> da [B, 4H] (o columns 0), dc [B, H] */
 #define LSTM_C_BWD(T, SIG, TANH)                                               \
   static void lstm_c_bwd_##T(const T *restrict gi, const T *restrict gh,       \
                              const T *restrict c, const T *restrict g,         \
@@ -109,18 +103,16 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     for (int64_t b = 0; b < B; b++) {                                          \
       const T *a = gi + b * 4 * H, *e = gh + b * 4 * H, *cp = c + b * H;       \
       const T *gp = g + b * H;                                                 \
-      T *dap = da ? da + b * 4 * H : NULL, *dcp = dc ? dc + b * H : NULL;      \
+      T *dap = da + b * 4 * H, *dcp = dc + b * H;                              \
       for (int64_t j = 0; j < H; j++) {                                        \
         T i = SIG(a[j] + e[j]);                                                \
         T f = SIG(a[H + j] + e[H + j]);                                        \
         T gg = TANH(a[2 * H + j] + e[2 * H + j]);                              \
-        if (dap) {                                                             \
-          dap[j] = gp[j] * gg * i * (1 - i);                                   \
-          dap[H + j] = gp[j] * cp[j] * f * (1 - f);                            \
-          dap[2 * H + j] = gp[j] * i * (1 - gg * gg);                          \
-          dap[3 * H + j] = 0;                                                  \
-        }                                                                      \
-        if (dcp) dcp[j] = gp[j] * f;                                           \
+        dap[j] = gp[j] * gg * i * (1 - i);                                     \
+        dap[H + j] = gp[j] * cp[j] * f * (1 - f);                              \
+        dap[2 * H + j] = gp[j] * i * (1 - gg * gg);                            \
+        dap[3 * H + j] = 0;                                                    \
+        dcp[j] = gp[j] * f;                                                    \
       }                                                                        \
     }                                                                          \
   }
@@ -139,6 +131,7 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     }                                                                          \
   }
 
+/* dh' [B, H] -> da [B, 4H] (only the o columns non-zero), dc' [B, H] */
 #define LSTM_H_BWD(T, SIG, TANH)                                               \
   static void lstm_h_bwd_##T(const T *restrict gi, const T *restrict gh,       \
                              const T *restrict c, const T *restrict g,         \
@@ -147,17 +140,13 @@ static inline double sigd(double x) { return 1.0 / (1.0 + exp(-x)); }
     for (int64_t b = 0; b < B; b++) {                                          \
       const T *a = gi + b * 4 * H + 3 * H, *e = gh + b * 4 * H + 3 * H;        \
       const T *cp = c + b * H, *gp = g + b * H;                                \
-      T *dap = da ? da + b * 4 * H : NULL, *dcp = dc ? dc + b * H : NULL;      \
+      T *dap = da + b * 4 * H, *dcp = dc + b * H;                              \
+      memset(dap, 0, sizeof(T) * (size_t)(3 * H));                             \
       for (int64_t j = 0; j < H; j++) {                                        \
         T o = SIG(a[j] + e[j]);                                                \
         T tc = TANH(cp[j]);                                                    \
-        if (dap) {                                                             \
-          dap[j] = 0;                                                          \
-          dap[H + j] = 0;                                                      \
-          dap[2 * H + j] = 0;                                                  \
-          dap[3 * H + j] = gp[j] * tc * o * (1 - o);                           \
-        }                                                                      \
-        if (dcp) dcp[j] = gp[j] * o * (1 - tc * tc);                           \
+        dap[3 * H + j] = gp[j] * tc * o * (1 - o);                             \
+        dcp[j] = gp[j] * o * (1 - tc * tc);                                    \
       }                                                                        \
     }                                                                          \
   }
@@ -175,8 +164,7 @@ LSTM_H_FWD(double, sigd, tanh)
 LSTM_H_BWD(float, sigf, crl__tanhf)
 LSTM_H_BWD(double, sigd, tanh)
 
-/* ---- fused ops with autograd
- * ------------------------------------------------- */
+/* ---- fused ops with autograd --------------------------------------------- */
 
 typedef enum { OP_GRU, OP_LSTM_C, OP_LSTM_H } gate_op;
 
@@ -200,16 +188,15 @@ static int gates_backward(crl_node *n, crl_tensor *gout, crl_tensor **gin) {
   crl_dtype dt = gi->dtype;
   crl_tensor *g = contig(gout, dt);
   if (!g) return crl_last_error_code();
-  bool need_g = n->edges[0].needs_grad || n->edges[1].needs_grad;
   bool need_s = n->edges[2].needs_grad;
-  crl_tensor *dgi = need_g ? crl_empty(dt, gi->ndim, gi->shape) : NULL;
+  /* every gradient is computed (branch-free kernels); unneeded ones are
+   * dropped */
+  crl_tensor *dgi = crl_empty(dt, gi->ndim, gi->shape);
   /* GRU's gh gradient differs from gi's in the n gate; LSTM's are equal */
-  crl_tensor *dgh =
-      need_g && op == OP_GRU ? crl_empty(dt, gh->ndim, gh->shape) : dgi;
-  crl_tensor *ds = need_s ? crl_empty(dt, s->ndim, s->shape) : NULL;
-  if ((need_g && (!dgi || !dgh)) || (need_s && !ds))
-    return crl_last_error_code();
-#define PTR(t, T) ((t) ? (T *)(t)->data : NULL)
+  crl_tensor *dgh = op == OP_GRU ? crl_empty(dt, gh->ndim, gh->shape) : dgi;
+  crl_tensor *ds = crl_empty(dt, s->ndim, s->shape);
+  if (!dgi || !dgh || !ds) return crl_last_error_code();
+#define PTR(t, T) ((T *)(t)->data)
 #define CALL(T)                                                                \
   switch (op) {                                                                \
   case OP_GRU:                                                                 \
@@ -285,8 +272,7 @@ static crl_tensor *gates_apply(gate_op op, crl_tensor *gi, crl_tensor *gh,
   return out;
 }
 
-/* ---- modules
- * ------------------------------------------------------------------- */
+/* ---- modules ------------------------------------------------------------- */
 
 typedef struct cell_impl {
   int64_t in, hidden;

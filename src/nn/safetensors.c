@@ -54,8 +54,7 @@ static int st_dtype(const char *s) {
   return -1;
 }
 
-/* ---- file helpers ----------------------------------------------------------
- */
+/* ---- file helpers -------------------------------------------------------- */
 
 static int write_all(int fd, const void *p, size_t n) {
   const char *c = p;
@@ -108,8 +107,7 @@ static int open_tmp(const char *op, const char *path, char *tmp, size_t cap) {
                   path);
 }
 
-/* ---- save ------------------------------------------------------------------
- */
+/* ---- save ---------------------------------------------------------------- */
 
 typedef struct {
   const char *key; /* borrowed from the key list */
@@ -267,8 +265,7 @@ int crl_td_save_safetensors(crl_td *td, const char *path) {
   return rc;
 }
 
-/* ---- load ------------------------------------------------------------------
- */
+/* ---- load ---------------------------------------------------------------- */
 
 typedef struct {
   const char *key; /* borrowed from the JSON */
@@ -559,8 +556,7 @@ crl_td *crl_td_load_safetensors(const char *path) {
   return crl__td_scope_end_keep(td);
 }
 
-/* ---- modules
- * ------------------------------------------------------------------ */
+/* ---- modules ------------------------------------------------------------- */
 
 int crl_module_load_safetensors(crl_module *m, const char *path) {
   const char *op = "module_load_safetensors";

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -64,6 +65,68 @@ static inline void assert_shape(const crl_tensor *t, int ndim,
 bad:
   fail_msg("shape %s, expected %s", crl_shape_str(t->ndim, t->shape, a, 160),
            crl_shape_str(ndim, shape, b, 160));
+}
+
+/* The bytes of the file at path, malloc'ed with a NUL after them (*n: their
+ * count); fails the test when the file cannot be read. */
+static inline void *read_file_bytes(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc((size_t)len + 1);
+  if (fread(b, 1, (size_t)len, f) != (size_t)len)
+    fail_msg("short read %s", path);
+  fclose(f);
+  b[len] = 0;
+  *n = (size_t)len;
+  return b;
+}
+
+/* Write n bytes to path (created or truncated); fails the test on error. */
+static inline void write_file_bytes(const char *path, const void *data,
+                                    size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) fail_msg("cannot create %s", path);
+  if (fwrite(data, 1, n, f) != n) fail_msg("short write %s", path);
+  if (fclose(f) != 0) fail_msg("cannot close %s", path);
+}
+
+/* A generator seeded with seed. */
+static inline crl_rng seeded_rng(uint64_t seed) {
+  crl_rng g;
+  crl_rng_seed(&g, seed);
+  return g;
+}
+
+/* A tensor of normal(0, 1) values of dtype dt from a generator seeded with
+ * seed (fails the test on error). */
+static inline crl_tensor *seeded_randn(uint64_t seed, crl_dtype dt, int ndim,
+                                       const int64_t *shape) {
+  crl_rng g = seeded_rng(seed);
+  crl_tensor *t = crl_randn(&g, dt, ndim, shape);
+  CRL_CHECK_PTR(t);
+  return t;
+}
+
+/* A tensor of dtype dt holding the doubles v (converted). */
+static inline crl_tensor *tensor_from_doubles(crl_dtype dt, int ndim,
+                                              const int64_t *shape,
+                                              const double *v) {
+  crl_tensor *t = crl_empty(dt, ndim, shape);
+  if (!t) return NULL;
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
+  return t;
+}
+
+/* Overwrite t's elements (a parameter, say) with v, grad mode off. */
+static inline void set_values(crl_tensor *t, const double *v) {
+  crl_no_grad_begin();
+  for (int64_t i = 0; i < t->numel; i++)
+    crl_tensor_set_flat(t, i, v[i]);
+  crl_no_grad_end();
 }
 
 /* A float64 tensor from values, requiring grad (for gradient checks). */

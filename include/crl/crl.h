@@ -17,6 +17,7 @@
 #include "crl/registry.h"
 #include "crl/nn.h"
 #include "crl/distributions.h"
+#include "crl/modules.h"
 
 #define CRL_VERSION_MAJOR 0
 #define CRL_VERSION_MINOR 1

@@ -130,25 +130,8 @@ DEF_CUM(i64, int64_t, uint64_t, int64_t)
 DEF_CUMPROD_BW(f32, float)
 DEF_CUMPROD_BW(f64, double)
 
-static void cum_run(cum_job *j, void (*fn)(void *, int64_t)) {
-  int64_t slab = j->R * j->I, work = j->O * slab;
-  j->G = CUM_GRAIN / (slab ? slab : 1) + 1;
-  int64_t n = (j->O + j->G - 1) / j->G;
-  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1)
-    crl_parallel_for(n, fn, j);
-  else
-    for (int64_t i = 0; i < n; i++)
-      fn(j, i);
-}
-
-static void shape_ori(int ndim, const int64_t *shape, int d, int64_t *O,
-                      int64_t *R, int64_t *I) {
-  *O = *R = *I = 1;
-  for (int k = 0; k < ndim; k++) {
-    if (k < d) *O *= shape[k];
-    if (k == d) *R = shape[k];
-    if (k > d) *I *= shape[k];
-  }
+static void cum_run(cum_job *j, crl__item_fn fn) {
+  crl__run_slabs(j->O, j->R, j->I, CUM_GRAIN, &j->G, fn, j);
 }
 
 static int cumsum_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
@@ -166,7 +149,7 @@ static int cumprod_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   crl_tensor *d = gc ? crl_empty(dt, e->ndim, e->shape) : NULL;
   if (!d) return crl_last_error_code();
   cum_job j = {.x = x->data, .g = gc->data, .out = d->data, .rev = n->i[1]};
-  shape_ori(e->ndim, e->shape, (int)n->i[0], &j.O, &j.R, &j.I);
+  crl__shape_ori(e->ndim, e->shape, (int)n->i[0], &j.O, &j.R, &j.I);
   if (d->numel) cum_run(&j, dt == CRL_FLOAT32 ? cpb_f32 : cpb_f64);
   gin[0] = d;
   return 0;
@@ -191,7 +174,7 @@ static crl_tensor *cum_impl(const char *op, crl_tensor *a, int dim,
     return NULL;
   }
   cum_job j = {.x = x->data, .out = out->data, .prod = prod, .rev = reverse};
-  shape_ori(a->ndim, a->shape, d, &j.O, &j.R, &j.I);
+  crl__shape_ori(a->ndim, a->shape, d, &j.O, &j.R, &j.I);
   if (out->numel)
     cum_run(&j, dt == CRL_FLOAT32   ? cum_f32
                 : dt == CRL_FLOAT64 ? cum_f64

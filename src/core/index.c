@@ -41,6 +41,30 @@ static const int64_t *index_data(crl_tensor *idx, crl_tensor **tmp) {
   return *tmp ? (*tmp)->data : NULL;
 }
 
+/* The common end of the ops that take an index (or mask) tensor: when out
+ * is set and any of in[0..nin) requires grad, record bw on out with
+ * i[0] = dim, i[1] = i1 and the index saved (tmp, its contiguous copy, when
+ * there is one); then drop tmp. out, or NULL (out discarded) when recording
+ * fails. */
+static crl_tensor *index_op_end(const char *op, crl_tensor *out,
+                                crl_backward_fn bw, int nin,
+                                crl_tensor *const *in, int dim, int64_t i1,
+                                crl_tensor *index, crl_tensor *tmp) {
+  if (out && crl__any_requires_grad(nin, in)) {
+    crl_node *n = crl__record(out, op, bw, nin, in);
+    if (n) {
+      n->i[0] = dim;
+      n->i[1] = i1;
+      crl__save(n, 0, tmp ? tmp : index);
+    } else {
+      crl__discard(out);
+      out = NULL;
+    }
+  }
+  crl__discard(tmp);
+  return out;
+}
+
 /* Every ix[i] in [-size, size) (neg) or [0, size). */
 static int check_range(const char *op, const int64_t *ix, int64_t n,
                        int64_t size, bool neg, int dim) {
@@ -259,19 +283,8 @@ crl_tensor *crl_index_select(crl_tensor *a, int dim, crl_tensor *index) {
   } else {
     take_strided(out, a, d, ix, nidx);
   }
-  if (crl__any_requires_grad(1, &a)) {
-    crl_node *n = crl__record(out, op, index_select_backward, 1, &a);
-    if (!n) {
-      crl__discard(out);
-      out = NULL;
-      goto done;
-    }
-    n->i[0] = d;
-    crl__save(n, 0, tmp ? tmp : index);
-  }
 done:
-  crl__discard(tmp);
-  return out;
+  return index_op_end(op, out, index_select_backward, 1, &a, d, 0, index, tmp);
 }
 
 /* ---- index / index_put_
@@ -335,18 +348,8 @@ crl_tensor *crl_index(crl_tensor *a, crl_tensor *index) {
     crl__contig_strides(o2.ndim, o2.shape, o2.stride);
     take_strided(&o2, a, 0, ix, nidx);
   }
-  if (crl__any_requires_grad(1, &a)) {
-    crl_node *n = crl__record(out, op, index_backward, 1, &a);
-    if (!n) {
-      crl__discard(out);
-      out = NULL;
-      goto done;
-    }
-    crl__save(n, 0, tmp ? tmp : index);
-  }
 done:
-  crl__discard(tmp);
-  return out;
+  return index_op_end(op, out, index_backward, 1, &a, 0, 0, index, tmp);
 }
 
 int crl_index_put_(crl_tensor *a, crl_tensor *index, crl_tensor *values,
@@ -597,19 +600,8 @@ crl_tensor *crl_gather(crl_tensor *a, int dim, crl_tensor *index) {
   walk_t w;
   walk_init(&w, d, index, ix, a, out);
   walk(&w, W_GATHER);
-  if (crl__any_requires_grad(1, &a)) {
-    crl_node *n = crl__record(out, op, gather_backward, 1, &a);
-    if (!n) {
-      crl__discard(out);
-      out = NULL;
-      goto done;
-    }
-    n->i[0] = d;
-    crl__save(n, 0, tmp ? tmp : index);
-  }
 done:
-  crl__discard(tmp);
-  return out;
+  return index_op_end(op, out, gather_backward, 1, &a, d, 0, index, tmp);
 }
 
 /* n->i: [0] dim, [1] 1 for scatter_add. saved[0] the index. */
@@ -675,21 +667,9 @@ static crl_tensor *scatter_impl(const char *op, crl_tensor *a, int dim,
   walk_t w;
   walk_init(&w, d, index, ix, out, src);
   walk(&w, add ? W_ADD : W_SCATTER);
+done:;
   crl_tensor *in[3] = {a, NULL, src};
-  if (crl__any_requires_grad(3, in)) {
-    crl_node *n = crl__record(out, op, scatter_backward, 3, in);
-    if (!n) {
-      crl__discard(out);
-      out = NULL;
-      goto done;
-    }
-    n->i[0] = d;
-    n->i[1] = add;
-    crl__save(n, 0, tmp ? tmp : index);
-  }
-done:
-  crl__discard(tmp);
-  return out;
+  return index_op_end(op, out, scatter_backward, 3, in, d, add, index, tmp);
 }
 
 crl_tensor *crl_scatter(crl_tensor *a, int dim, crl_tensor *index,
@@ -779,15 +759,7 @@ crl_tensor *crl_masked_fill(crl_tensor *a, crl_tensor *mask, double value) {
   mfill_ctx c = {a->dtype, value};
   crl_tensor *srcs[2] = {a, mask};
   crl__iterate_tensors(out, 2, srcs, mfill_loop, &c, true);
-  if (crl__any_requires_grad(1, &a)) {
-    crl_node *n = crl__record(out, op, masked_fill_backward, 1, &a);
-    if (!n) {
-      crl__discard(out);
-      return NULL;
-    }
-    crl__save(n, 0, mask);
-  }
-  return out;
+  return index_op_end(op, out, masked_fill_backward, 1, &a, 0, 0, mask, NULL);
 }
 
 /* Sequential walks over (x, mask) broadcast to one shape. */
@@ -868,13 +840,5 @@ crl_tensor *crl_masked_select(crl_tensor *a, crl_tensor *mask) {
   if (!out) return NULL;
   c.w = out->data;
   mask_walk(a, mask, nd, shape, msel_loop, &c);
-  if (crl__any_requires_grad(1, &a)) {
-    crl_node *n = crl__record(out, op, masked_select_backward, 1, &a);
-    if (!n) {
-      crl__discard(out);
-      return NULL;
-    }
-    crl__save(n, 0, mask);
-  }
-  return out;
+  return index_op_end(op, out, masked_select_backward, 1, &a, 0, 0, mask, NULL);
 }

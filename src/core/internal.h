@@ -26,6 +26,17 @@ CRL_INTERNAL int crl__err(int code, const char *fmt, ...)
 CRL_INTERNAL void *crl__aligned_alloc(size_t nbytes); /* 64-byte aligned */
 CRL_INTERNAL void crl__aligned_free(void *p);
 
+/* ---- files (npy.c; shared with safetensors) ---------------------------- */
+/* Write / read exactly n bytes (EINTR retried, 1 GiB chunks): 0, or -1 with
+ * errno (EIO when the file is shorter than offset + n). */
+CRL_INTERNAL int crl__write_all(int fd, const void *p, size_t n);
+CRL_INTERNAL int crl__pread_all(int fd, void *p, size_t n, int64_t offset);
+/* Create a fresh temporary file beside path ("path.tmp.PID.N", same folder
+ * so a rename onto path is atomic), its name into tmp[cap]: the fd, or a
+ * negative code with an error naming op. */
+CRL_INTERNAL int crl__open_tmp(const char *op, const char *path, char *tmp,
+                               size_t cap);
+
 /* ---- tensors --------------------------------------------------------- */
 /* New tensor struct over storage s (retained) — registers with the current
  * scope. No checks: internal callers guarantee the geometry. strides may be
@@ -146,6 +157,22 @@ CRL_INTERNAL crl_tensor *crl__red_unlayout(crl_tensor *buf, int ndim,
  * against the input. */
 CRL_INTERNAL crl_tensor *crl__red_keepdim_view(crl_tensor *t, int in_ndim,
                                                unsigned mask);
+/* Work splitting of [O][R][I] kernels (src/core/iterate.c).
+ * Run fn(ctx, i) for i < n, on the pool when `work` (elements) is at least
+ * 2 * CRL_PARALLEL_GRAIN. Items write disjoint memory, so the result never
+ * depends on this choice. */
+typedef void (*crl__item_fn)(void *ctx, int64_t i);
+CRL_INTERNAL void crl__run_items(int64_t n, int64_t work, crl__item_fn fn,
+                                 void *ctx);
+/* The O slabs of a contiguous [O][R][I] block, *G = grain / (R * I) + 1 of
+ * them per item (*G is set first: it usually lives in ctx): fn(ctx, i) for
+ * the ceil(O / *G) items, through crl__run_items. */
+CRL_INTERNAL void crl__run_slabs(int64_t O, int64_t R, int64_t I, int64_t grain,
+                                 int64_t *G, crl__item_fn fn, void *ctx);
+/* A shape seen as [O][R][I] around dim d: O and I the products of the dims
+ * before and after d, R = shape[d]. */
+CRL_INTERNAL void crl__shape_ori(int ndim, const int64_t *shape, int d,
+                                 int64_t *O, int64_t *R, int64_t *I);
 
 /* ---- random (random.c) ------------------------------------------------- */
 /* One Philox4x32-10 block: out = philox(ctr, key) (for known-answer tests). */
@@ -168,6 +195,29 @@ CRL_INTERNAL void crl__philox4x32_10(const uint32_t ctr[4],
       BODY;                                                                    \
     }                                                                          \
   } while (0)
+
+/* Max of x[0..n) (n >= 1) as `x[i] > m ? x[i] : m` in 16 lanes, so GCC
+ * vectorizes it: the row max of softmax and logsumexp. */
+#define CRL__DEF_ROWMAX(S, T)                                                  \
+  static inline T crl__rowmax_##S(const T *restrict x, int64_t n) {            \
+    T m = x[0];                                                                \
+    int64_t i = 1;                                                             \
+    if (n >= 32) {                                                             \
+      T l[16];                                                                 \
+      for (int k = 0; k < 16; k++)                                             \
+        l[k] = x[k];                                                           \
+      for (i = 16; i + 16 <= n; i += 16)                                       \
+        for (int k = 0; k < 16; k++)                                           \
+          l[k] = x[i + k] > l[k] ? x[i + k] : l[k];                            \
+      for (int k = 0; k < 16; k++)                                             \
+        m = l[k] > m ? l[k] : m;                                               \
+    }                                                                          \
+    for (; i < n; i++)                                                         \
+      m = x[i] > m ? x[i] : m;                                                 \
+    return m;                                                                  \
+  }
+CRL__DEF_ROWMAX(f32, float)
+CRL__DEF_ROWMAX(f64, double)
 
 /* exp for float32 without a libm call, so loops over it vectorize (~0.3 ns
  * per element): Cephes' polynomial, within 1.5 ulp of expf on [-86, 88].

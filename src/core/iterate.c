@@ -1,4 +1,5 @@
-/* Strided N-d iteration shared by elementwise kernels, plus copy/cast. */
+/* Strided N-d iteration shared by elementwise kernels, plus copy/cast and
+ * the work splitting of the [O][R][I] kernels. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -205,4 +206,32 @@ crl_tensor *crl__to_contig_dtype(crl_tensor *a, crl_dtype dt) {
   crl_tensor *r = crl_empty(dt, a->ndim, a->shape);
   if (r) crl__copy_into(r, a);
   return r;
+}
+
+/* ---- work splitting of the [O][R][I] kernels (reductions, softmax, ...) - */
+
+void crl__run_items(int64_t n, int64_t work, crl__item_fn fn, void *ctx) {
+  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1) {
+    crl_parallel_for(n, fn, ctx);
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      fn(ctx, i);
+  }
+}
+
+void crl__run_slabs(int64_t O, int64_t R, int64_t I, int64_t grain, int64_t *G,
+                    crl__item_fn fn, void *ctx) {
+  int64_t slab = R * I;
+  *G = grain / (slab ? slab : 1) + 1;
+  crl__run_items((O + *G - 1) / *G, O * slab, fn, ctx);
+}
+
+void crl__shape_ori(int ndim, const int64_t *shape, int d, int64_t *O,
+                    int64_t *R, int64_t *I) {
+  *O = *R = *I = 1;
+  for (int k = 0; k < ndim; k++) {
+    if (k < d) *O *= shape[k];
+    if (k == d) *R = shape[k];
+    if (k > d) *I *= shape[k];
+  }
 }

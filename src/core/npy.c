@@ -330,7 +330,7 @@ static size_t build_header(crl_dtype dt, int ndim, const int64_t *shape,
 /* ---- file helpers
  * ------------------------------------------------------------ */
 
-static int write_all(int fd, const void *p, size_t n) {
+int crl__write_all(int fd, const void *p, size_t n) {
   const char *c = p;
   while (n > 0) {
     size_t chunk = n > (1u << 30) ? (1u << 30) : n;
@@ -345,8 +345,9 @@ static int write_all(int fd, const void *p, size_t n) {
   return 0;
 }
 
-static int read_all_at(int fd, void *p, size_t n, off_t off) {
+int crl__pread_all(int fd, void *p, size_t n, int64_t offset) {
   char *c = p;
+  off_t off = (off_t)offset;
   while (n > 0) {
     size_t chunk = n > (1u << 30) ? (1u << 30) : n;
     ssize_t r = pread(fd, c, chunk, off);
@@ -367,9 +368,7 @@ static int read_all_at(int fd, void *p, size_t n, off_t off) {
 
 static _Atomic unsigned tmp_counter;
 
-/* Open a fresh temporary file next to `path` (same directory, so rename is
- * atomic). Writes its name into tmp. */
-static int open_tmp(const char *op, const char *path, char *tmp, size_t cap) {
+int crl__open_tmp(const char *op, const char *path, char *tmp, size_t cap) {
   for (int tries = 0; tries < 100; tries++) {
     snprintf(tmp, cap, "%s.tmp.%d.%u", path, (int)getpid(),
              atomic_fetch_add(&tmp_counter, 1));
@@ -423,12 +422,12 @@ int crl_tensor_save_npy(const crl_tensor *t, const char *path) {
   /* write a temporary file and rename it over path: a failed save leaves
    * an existing file intact, and live mappings of it stay valid */
   char tmp[4096 + 64];
-  int fd = open_tmp(op, path, tmp, sizeof tmp);
+  int fd = crl__open_tmp(op, path, tmp, sizeof tmp);
   if (fd < 0) {
     crl__discard(tmpt);
     return fd;
   }
-  if (write_all(fd, hdr, hl) || write_all(fd, src->data, nbytes)) {
+  if (crl__write_all(fd, hdr, hl) || crl__write_all(fd, src->data, nbytes)) {
     int e = errno;
     crl__discard(tmpt);
     return fail_tmp(fd, tmp, op, "write", path, e);
@@ -481,7 +480,7 @@ static int open_npy(const char *op, const char *path, int flags, crl_dtype *dt,
   char msg[1024];
   int rc = 0;
   unsigned char *hbuf = NULL;
-  if (read_all_at(fd, pre, npre, 0) != 0) {
+  if (crl__pread_all(fd, pre, npre, 0) != 0) {
     rc = crl__err(CRL_EIO, "%s: cannot read '%s': %s", op, path,
                   strerror(errno));
     goto fail;
@@ -508,7 +507,7 @@ static int open_npy(const char *op, const char *path, int flags, crl_dtype *dt,
     rc = crl__err(CRL_ENOMEM, "%s: out of memory", op);
     goto fail;
   }
-  if (read_all_at(fd, hbuf, want, 0) != 0) {
+  if (crl__pread_all(fd, hbuf, want, 0) != 0) {
     rc = crl__err(CRL_EIO, "%s: cannot read '%s': %s", op, path,
                   strerror(errno));
     goto fail;
@@ -558,7 +557,7 @@ crl_tensor *crl_tensor_load_npy(const char *path) {
     close(fd);
     return NULL;
   }
-  if (read_all_at(fd, t->data, nbytes, (off_t)off) != 0) {
+  if (crl__pread_all(fd, t->data, nbytes, (int64_t)off) != 0) {
     int e = errno;
     close(fd);
     crl__discard(t);
@@ -609,9 +608,9 @@ crl_tensor *crl_tensor_create_npy(const char *path, crl_dtype dt, int ndim,
   size_t hl = build_header(dt, ndim, shape, hdr, sizeof hdr);
   size_t nbytes = (size_t)crl__numel(ndim, shape) * crl_dtype_size(dt);
   char tmp[4096 + 64];
-  int fd = open_tmp(op, path, tmp, sizeof tmp);
+  int fd = crl__open_tmp(op, path, tmp, sizeof tmp);
   if (fd < 0) return NULL;
-  if (write_all(fd, hdr, hl) != 0) {
+  if (crl__write_all(fd, hdr, hl) != 0) {
     fail_tmp(fd, tmp, op, "write", path, errno);
     return NULL;
   }

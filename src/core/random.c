@@ -551,50 +551,29 @@ static inline uint64_t blocks_for(int64_t n, int per) {
   return n > 0 ? (uint64_t)((n + per - 1) / per) : 0;
 }
 
-void crl_rng_fill_uniform_f32(crl_rng *g, float *out, int64_t n, float lo,
-                              float hi) {
-  if (!g || !out || n <= 0) return;
+/* n values of out by fn (a, b: its parameters), `per` values per Philox
+ * block: the generator then moves past the blocks used. */
+static void fill_run(crl_rng *g, void *out, int64_t n, double a, double b,
+                     range_fn fn, int per) {
   job_t j;
   job_init(&j, g);
   j.out = out;
-  j.a = lo;
-  j.b = hi;
-  job_run(&j, n, r_uniform_f32);
-  g->counter += blocks_for(n, 4);
+  j.a = a;
+  j.b = b;
+  job_run(&j, n, fn);
+  g->counter += blocks_for(n, per);
+}
+
+void crl_rng_fill_uniform_f32(crl_rng *g, float *out, int64_t n, float lo,
+                              float hi) {
+  if (!g || !out || n <= 0) return;
+  fill_run(g, out, n, lo, hi, r_uniform_f32, 4);
 }
 
 void crl_rng_fill_normal_f32(crl_rng *g, float *out, int64_t n, float mean,
                              float std) {
   if (!g || !out || n <= 0) return;
-  job_t j;
-  job_init(&j, g);
-  j.out = out;
-  j.a = mean;
-  j.b = std;
-  job_run(&j, n, r_normal_f32);
-  g->counter += blocks_for(n, 4);
-}
-
-static void fill_uniform_f64(crl_rng *g, double *out, int64_t n, double lo,
-                             double hi) {
-  job_t j;
-  job_init(&j, g);
-  j.out = out;
-  j.a = lo;
-  j.b = hi;
-  job_run(&j, n, r_uniform_f64);
-  g->counter += blocks_for(n, 2);
-}
-
-static void fill_normal_f64(crl_rng *g, double *out, int64_t n, double mean,
-                            double std) {
-  job_t j;
-  job_init(&j, g);
-  j.out = out;
-  j.a = mean;
-  j.b = std;
-  job_run(&j, n, r_normal_f64);
-  g->counter += blocks_for(n, 2);
+  fill_run(g, out, n, mean, std, r_normal_f32, 4);
 }
 
 /* ---- tensors
@@ -625,10 +604,7 @@ static void fill_float(crl_rng *g, crl_dtype dt, void *p, int64_t n, int kind,
     else
       crl_rng_fill_normal_f32(g, p, n, (float)a, (float)b);
   } else {
-    if (kind == 0)
-      fill_uniform_f64(g, p, n, a, b);
-    else
-      fill_normal_f64(g, p, n, a, b);
+    fill_run(g, p, n, a, b, kind == 0 ? r_uniform_f64 : r_normal_f64, 2);
   }
 }
 

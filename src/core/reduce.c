@@ -36,18 +36,6 @@
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Run fn(ctx, i) for i < n on the pool when the work is large. Items write
- * disjoint memory, so the result never depends on this choice. */
-static void run_items(int64_t n, int64_t work, void (*fn)(void *, int64_t),
-                      void *ctx) {
-  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1) {
-    crl_parallel_for(n, fn, ctx);
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      fn(ctx, i);
-  }
-}
-
 /* ---- plan and layout ----------------------------------------------------- */
 
 int crl__red_plan_make(const char *op, const crl_tensor *a, int ndims,
@@ -373,7 +361,7 @@ static int sum_kernel(const crl_tensor *x, void *out, int64_t O, int64_t R,
   int64_t work = O * R * I;
   if (I == 1 && R < RED_CHUNK && !total) {
     j.G = RED_CHUNK / R;
-    run_items((O + j.G - 1) / j.G, work, im->rows, &j);
+    crl__run_items((O + j.G - 1) / j.G, work, im->rows, &j);
     return 0;
   }
   int64_t len, nitems;
@@ -401,7 +389,7 @@ static int sum_kernel(const crl_tensor *x, void *out, int64_t O, int64_t R,
   if (!j.part)
     return crl__err(CRL_ENOMEM, "sum: out of memory for %lld partial sums",
                     (long long)(O * j.nch * len));
-  run_items(nitems, work, fn, &j);
+  crl__run_items(nitems, work, fn, &j);
   im->fin(&j, len, total);
   free(j.part);
   return 0;
@@ -635,11 +623,10 @@ crl_tensor *crl_prod(crl_tensor *a, int ndims, const int *dims, bool keepdim) {
       if (x) {
         j.x = x->data;
         j.out = out->data;
-        j.G = RED_CHUNK / (j.R * j.I) + 1;
-        void (*fn)(void *, int64_t) = dt == CRL_FLOAT32   ? prod_f32
-                                      : dt == CRL_FLOAT64 ? prod_f64
-                                                          : prod_i64;
-        run_items((j.O + j.G - 1) / j.G, x->numel, fn, &j);
+        crl__item_fn fn = dt == CRL_FLOAT32   ? prod_f32
+                          : dt == CRL_FLOAT64 ? prod_f64
+                                              : prod_i64;
+        crl__run_slabs(j.O, j.R, j.I, RED_CHUNK, &j.G, fn, &j);
       } else {
         rc = -1;
       }
@@ -726,8 +713,7 @@ static crl_tensor *anyall(const char *op, crl_tensor *a, int ndims,
         aj.all = all;
         aj.j.x = x->data;
         aj.j.out = out->data;
-        aj.j.G = RED_CHUNK / (aj.j.R * aj.j.I) + 1;
-        void (*fn)(void *, int64_t);
+        crl__item_fn fn;
         switch (a->dtype) {
         case CRL_FLOAT32: fn = anyall_f32; break;
         case CRL_FLOAT64: fn = anyall_f64; break;
@@ -735,7 +721,7 @@ static crl_tensor *anyall(const char *op, crl_tensor *a, int ndims,
         case CRL_INT32: fn = anyall_i32; break;
         default: fn = anyall_u8; break;
         }
-        run_items((aj.j.O + aj.j.G - 1) / aj.j.G, x->numel, fn, &aj);
+        crl__run_slabs(aj.j.O, aj.j.R, aj.j.I, RED_CHUNK, &aj.j.G, fn, &aj);
       } else {
         rc = -1;
       }

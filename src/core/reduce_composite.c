@@ -33,15 +33,32 @@ typedef struct {
   void *mean; /* var/std: the slice means */
 } rc_job;
 
-static void rc_run(rc_job *j, void (*fn)(void *, int64_t)) {
-  int64_t slab = j->R * j->I, work = j->O * slab;
-  j->G = RC_GRAIN / (slab ? slab : 1) + 1;
-  int64_t n = (j->O + j->G - 1) / j->G;
-  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1)
-    crl_parallel_for(n, fn, j);
-  else
-    for (int64_t i = 0; i < n; i++)
-      fn(j, i);
+static void rc_run(rc_job *j, crl__item_fn fn) {
+  crl__run_slabs(j->O, j->R, j->I, RC_GRAIN, &j->G, fn, j);
+}
+
+/* Forward of logsumexp and norm: a new tensor of the plan's shape (dtype
+ * dt) computed by f32 / f64 over a's [O][R][I] layout (j: the op's
+ * parameters). */
+static crl_tensor *rc_forward(crl_tensor *a, const crl__red_plan *p,
+                              crl_dtype dt, rc_job *j, crl__item_fn f32,
+                              crl__item_fn f64) {
+  crl_scope_begin();
+  crl_tensor *out = crl_empty(dt, p->out_ndim, p->out_shape);
+  crl_tensor *x = NULL;
+  bool perm;
+  if (out && out->numel)
+    x = crl__red_layout(a, p->mask, dt, &j->O, &j->R, &j->I, &perm);
+  if (!out || (out->numel && !x)) {
+    crl_scope_end();
+    return NULL;
+  }
+  if (out->numel) {
+    j->x = x->data;
+    j->out = out->data;
+    rc_run(j, dt == CRL_FLOAT32 ? f32 : f64);
+  }
+  return crl_scope_end_keep(out);
 }
 
 static void mask_dims(unsigned mask, int ndim, int *nd, int *dims) {
@@ -58,23 +75,11 @@ static inline double exp_f64(double x) { return exp(x); }
 #define DEF_LSE(S, T, EXP)                                                     \
   static T lse_row_##S(const T *restrict x, int64_t n) {                       \
     if (n == 0) return (T)-INFINITY;                                           \
-    T m = x[0];                                                                \
-    int64_t i = 1;                                                             \
-    if (n >= 32) {                                                             \
-      T l[16];                                                                 \
-      for (int k = 0; k < 16; k++)                                             \
-        l[k] = x[k];                                                           \
-      for (i = 16; i + 16 <= n; i += 16)                                       \
-        for (int k = 0; k < 16; k++)                                           \
-          l[k] = x[i + k] > l[k] ? x[i + k] : l[k];                            \
-      for (int k = 0; k < 16; k++)                                             \
-        m = l[k] > m ? l[k] : m;                                               \
-    }                                                                          \
-    for (; i < n; i++)                                                         \
-      m = x[i] > m ? x[i] : m;                                                 \
+    T m = crl__rowmax_##S(x, n);                                               \
     if (isinf(m)) m = 0;                                                       \
     double l[16] = {0}, s = 0;                                                 \
-    for (i = 0; i + 16 <= n; i += 16) {                                        \
+    int64_t i = 0;                                                             \
+    for (; i + 16 <= n; i += 16) {                                             \
       T t[16];                                                                 \
       for (int k = 0; k < 16; k++)                                             \
         t[k] = EXP(x[i + k] - m);                                              \
@@ -174,23 +179,9 @@ crl_tensor *crl_logsumexp(crl_tensor *a, int ndims, const int *dims,
   if (crl__red_plan_make("logsumexp", a, ndims, dims, keepdim, &p)) return NULL;
   bool fl = crl_dtype_is_float(a->dtype);
   crl_dtype dt = fl ? a->dtype : CRL_FLOAT32;
-  crl_scope_begin();
-  crl_tensor *out = crl_empty(dt, p.out_ndim, p.out_shape);
-  crl_tensor *x = NULL;
   rc_job j = {0};
-  bool perm;
-  if (out && out->numel)
-    x = crl__red_layout(a, p.mask, dt, &j.O, &j.R, &j.I, &perm);
-  if (!out || (out->numel && !x)) {
-    crl_scope_end();
-    return NULL;
-  }
-  if (out->numel) {
-    j.x = x->data;
-    j.out = out->data;
-    rc_run(&j, dt == CRL_FLOAT32 ? lse_f32 : lse_f64);
-  }
-  out = crl_scope_end_keep(out);
+  crl_tensor *out = rc_forward(a, &p, dt, &j, lse_f32, lse_f64);
+  if (!out) return NULL;
   if (fl && crl__any_requires_grad(1, &a)) {
     crl_node *n = crl__record(out, "logsumexp", lse_backward, 1, &a);
     if (!n) {
@@ -543,24 +534,9 @@ crl_tensor *crl_norm(crl_tensor *a, double p, int ndims, const int *dims,
   if (isnan(p)) return CRL_ERR_NULL(CRL_EINVAL, "norm: p is NaN");
   crl__red_plan pl;
   if (crl__red_plan_make("norm", a, ndims, dims, keepdim, &pl)) return NULL;
-  crl_dtype dt = a->dtype;
-  crl_scope_begin();
-  crl_tensor *out = crl_empty(dt, pl.out_ndim, pl.out_shape);
-  crl_tensor *x = NULL;
   rc_job j = {.kind = p_kind(p), .p = p};
-  bool perm;
-  if (out && out->numel)
-    x = crl__red_layout(a, pl.mask, dt, &j.O, &j.R, &j.I, &perm);
-  if (!out || (out->numel && !x)) {
-    crl_scope_end();
-    return NULL;
-  }
-  if (out->numel) {
-    j.x = x->data;
-    j.out = out->data;
-    rc_run(&j, dt == CRL_FLOAT32 ? norm_f32 : norm_f64);
-  }
-  out = crl_scope_end_keep(out);
+  crl_tensor *out = rc_forward(a, &pl, a->dtype, &j, norm_f32, norm_f64);
+  if (!out) return NULL;
   if (crl__any_requires_grad(1, &a)) {
     crl_node *n = crl__record(out, "norm", norm_backward, 1, &a);
     if (!n) {

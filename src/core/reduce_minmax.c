@@ -236,29 +236,14 @@ static const mm_impl *mm_pick(crl_dtype dt, bool mn) {
   return &mm_impls[k][mn];
 }
 
-static void run_items(int64_t n, int64_t work, void (*fn)(void *, int64_t),
-                      void *ctx) {
-  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1) {
-    crl_parallel_for(n, fn, ctx);
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      fn(ctx, i);
-  }
-}
-
 /* Best value and index of every [O][I] slice of a contiguous [O][R][I]
  * block (R >= 1, O * I >= 1) into val/idx. */
 static int mm_kernel(const crl_tensor *x, bool mn, int64_t O, int64_t R,
                      int64_t I, void *val, int64_t *idx) {
   const mm_impl *im = mm_pick(x->dtype, mn);
   mm_job j = {.x = x->data, .val = val, .idx = idx, .O = O, .R = R, .I = I};
-  int64_t work = O * R * I;
-  if (I > 1) {
-    j.G = MM_CHUNK / (R * I) + 1; /* slabs per item */
-    run_items((O + j.G - 1) / j.G, work, im->cols, &j);
-  } else if (R < MM_CHUNK) {
-    j.G = MM_CHUNK / R + 1;
-    run_items((O + j.G - 1) / j.G, work, im->rows, &j);
+  if (I > 1 || R < MM_CHUNK) {
+    crl__run_slabs(O, R, I, MM_CHUNK, &j.G, I > 1 ? im->cols : im->rows, &j);
   } else {
     j.nch = (R + MM_CHUNK - 1) / MM_CHUNK;
     size_t np = (size_t)(O * j.nch);
@@ -269,7 +254,7 @@ static int mm_kernel(const crl_tensor *x, bool mn, int64_t O, int64_t R,
       free(j.pi);
       return crl__err(CRL_ENOMEM, "max/min: out of memory");
     }
-    run_items(O * j.nch, work, im->piece, &j);
+    crl__run_items(O * j.nch, O * R * I, im->piece, &j);
     im->comb(&j);
     free(j.pv);
     free(j.pi);

@@ -32,23 +32,6 @@ typedef struct {
 static inline double exp_f64(double x) { return exp(x); }
 
 #define DEF_SM(S, T, EXP)                                                      \
-  static T rowmax_##S(const T *restrict x, int64_t n) {                        \
-    T m = x[0];                                                                \
-    int64_t i = 1;                                                             \
-    if (n >= 32) {                                                             \
-      T l[16];                                                                 \
-      for (int k = 0; k < 16; k++)                                             \
-        l[k] = x[k];                                                           \
-      for (i = 16; i + 16 <= n; i += 16)                                       \
-        for (int k = 0; k < 16; k++)                                           \
-          l[k] = x[i + k] > l[k] ? x[i + k] : l[k];                            \
-      for (int k = 0; k < 16; k++)                                             \
-        m = l[k] > m ? l[k] : m;                                               \
-    }                                                                          \
-    for (; i < n; i++)                                                         \
-      m = x[i] > m ? x[i] : m;                                                 \
-    return m;                                                                  \
-  }                                                                            \
   static double rowsum_##S(const T *restrict x, int64_t n) {                   \
     double l[16] = {0}, s = 0;                                                 \
     int64_t i = 0;                                                             \
@@ -86,7 +69,7 @@ static inline double exp_f64(double x) { return exp(x); }
       for (int64_t o = 0; o < b1 - b0; o++) {                                  \
         const T *restrict xr = x + o * R;                                      \
         T *restrict yr = y + o * R;                                            \
-        T m = mx[o] = rowmax_##S(xr, R);                                       \
+        T m = mx[o] = crl__rowmax_##S(xr, R);                                  \
         VLOOP(R, yr[i] = xr[i] - m);                                           \
       }                                                                        \
       VLOOP((b1 - b0) * R, y[i] = EXP(y[i]));                                  \
@@ -205,30 +188,13 @@ static inline double exp_f64(double x) { return exp(x); }
 DEF_SM(f32, float, crl__expf)
 DEF_SM(f64, double, exp_f64)
 
-static void shape_ori(int ndim, const int64_t *shape, int d, int64_t *O,
-                      int64_t *R, int64_t *I) {
-  *O = *R = *I = 1;
-  for (int k = 0; k < ndim; k++) {
-    if (k < d) *O *= shape[k];
-    if (k == d) *R = shape[k];
-    if (k > d) *I *= shape[k];
-  }
-}
-
 static void sm_run(sm_job *j, crl_dtype dt, bool backward) {
-  void (*fn)(void *, int64_t);
+  crl__item_fn fn;
   if (dt == CRL_FLOAT32)
     fn = backward ? smb_f32 : sm_f32;
   else
     fn = backward ? smb_f64 : sm_f64;
-  int64_t slab = j->R * j->I, work = j->O * slab;
-  j->G = SM_GRAIN / (slab ? slab : 1) + 1;
-  int64_t n = (j->O + j->G - 1) / j->G;
-  if (work >= 2 * CRL_PARALLEL_GRAIN && n > 1 && crl_get_num_threads() > 1)
-    crl_parallel_for(n, fn, j);
-  else
-    for (int64_t i = 0; i < n; i++)
-      fn(j, i);
+  crl__run_slabs(j->O, j->R, j->I, SM_GRAIN, &j->G, fn, j);
 }
 
 static int sm_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
@@ -242,7 +208,7 @@ static int sm_backward(crl_node *n, crl_tensor *g, crl_tensor **gin) {
   crl_tensor *d = gc ? crl_empty(dt, y->ndim, y->shape) : NULL;
   if (!d) return crl_last_error_code();
   sm_job j = {.x = y->data, .g = gc->data, .out = d->data, .log = n->i[1]};
-  shape_ori(y->ndim, y->shape, (int)n->i[0], &j.O, &j.R, &j.I);
+  crl__shape_ori(y->ndim, y->shape, (int)n->i[0], &j.O, &j.R, &j.I);
   if (d->numel) sm_run(&j, dt, true);
   gin[0] = d;
   if (dt != e->dtype) gin[0] = crl__to_contig_dtype(d, e->dtype);
@@ -267,7 +233,7 @@ static crl_tensor *softmax_impl(const char *op, crl_tensor *a, int dim,
     return NULL;
   }
   sm_job j = {.x = x->data, .out = out->data, .log = log};
-  shape_ori(a->ndim, a->shape, d, &j.O, &j.R, &j.I);
+  crl__shape_ori(a->ndim, a->shape, d, &j.O, &j.R, &j.I);
   if (out->numel) sm_run(&j, dt, false);
   out = crl_scope_end_keep(out);
   if (crl_dtype_is_float(a->dtype) && crl__any_requires_grad(1, &a)) {

@@ -138,6 +138,19 @@ static inline void crl__sincos(double x, double *s, double *c) {
   *c = ((q + 1) & 2) ? -co : co;
 }
 
+/* Python's ((x + pi) % (2 pi)) - pi with libm's fmod: the pendulums' angle
+ * wrap (Pendulum's fast step has its own libm-free version). */
+static inline double crl__angle_normalize(double x) {
+  const double two_pi = 2 * M_PI;
+  double r = fmod(x + M_PI, two_pi);
+  if (r != 0) {
+    if (r < 0) r += two_pi;
+  } else {
+    r = 0.0;
+  }
+  return r - M_PI;
+}
+
 /* True if every |a[i]| < CRL__SINCOS_LIMIT (NaN counts as small: its sincos
  * is NaN either way). */
 static inline bool crl__all_small(const double *a, int64_t n) {

@@ -41,17 +41,6 @@ static inline double angle_normalize(double x) {
   return r - M_PI;
 }
 
-static inline double angle_normalize_fmod(double x) {
-  const double two_pi = 2 * M_PI;
-  double r = fmod(x + M_PI, two_pi);
-  if (r != 0) {
-    if (r < 0) r += two_pi;
-  } else {
-    r = 0.0;
-  }
-  return r - M_PI;
-}
-
 static void pd_reset_one(crl__classic *c, int64_t i, crl_rng *g) {
   c->s[0][i] = -M_PI + (M_PI - -M_PI) * crl_rng_uniform(g);
   c->s[1][i] = -1.0 + (1.0 - -1.0) * crl_rng_uniform(g);
@@ -81,7 +70,7 @@ pd_step_impl(crl__classic *c, const float *restrict a, float *restrict obs,
     u = u < -MAX_TORQUE ? -MAX_TORQUE : u;
     u = u > MAX_TORQUE ? MAX_TORQUE : u;
     last_u[i] = u;
-    double an = fast ? angle_normalize(th) : angle_normalize_fmod(th);
+    double an = fast ? angle_normalize(th) : crl__angle_normalize(th);
     double costs = an * an + 0.1 * (thdot * thdot) + 0.001 * (u * u);
     double s, co;
     if (fast)

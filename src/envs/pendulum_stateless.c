@@ -48,18 +48,6 @@ crl_td *crl_pendulum_gen_params(double g, int bnd, const int64_t *batch) {
   return crl__td_scope_end_keep(td);
 }
 
-/* Python's ((x + pi) % (2 pi)) - pi */
-static inline double angle_normalize(double x) {
-  const double two_pi = 2 * M_PI;
-  double r = fmod(x + M_PI, two_pi);
-  if (r != 0) {
-    if (r < 0) r += two_pi;
-  } else {
-    r = 0.0;
-  }
-  return r - M_PI;
-}
-
 /* ---- inputs -------------------------------------------------------------- */
 
 /* float32 data of td[key] with one value per env (shape [batch...]) or
@@ -187,7 +175,7 @@ static int ps_step_scoped(crl_env *env, crl_td *td, crl_td *next) {
     double u = u_in[i];
     u = u < -max_torque ? -max_torque : u;
     u = u > max_torque ? max_torque : u;
-    double an = angle_normalize(x);
+    double an = crl__angle_normalize(x);
     double costs = an * an + 0.1 * (xd * xd) + 0.001 * (u * u);
     double new_thdot =
         xd + (3 * g / (2 * l) * sin(x) + 3.0 / (m * (l * l)) * u) * dt;

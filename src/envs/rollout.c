@@ -81,6 +81,21 @@ out:
   return crl__td_scope_end_keep(result);
 }
 
+/* t, the env's output at key, against its spec s */
+static int check_in_spec(const crl_spec *s, crl_tensor *t, const char *key,
+                         int64_t step) {
+  if (crl_spec_is_in(s, t)) return 0;
+  char b1[160], b2[160];
+  return crl__err(
+      CRL_EINVAL,
+      "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
+      "in its spec (%s, shape %s, %s)",
+      (long long)step, key, CRL_SHAPE_STR(t, b1), crl_dtype_name(t->dtype),
+      crl_spec_kind_name(crl_spec_kind_of(s)),
+      crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2, sizeof b2),
+      crl_dtype_name(crl_spec_dtype(s)));
+}
+
 /* check every leaf of comp against the entries of td (prefix: "" or
  * "next/"), naming the key on failure */
 static int check_leaves(const crl_spec *comp, crl_td *td, const char *prefix,
@@ -97,17 +112,8 @@ static int check_leaves(const crl_spec *comp, crl_td *td, const char *prefix,
                     "check_env_specs: step %lld: key '%s' of the spec is "
                     "missing from the env's output",
                     (long long)step, key);
-    } else if (!crl_spec_is_in(s, t)) {
-      char b1[160], b2[160];
-      rc = crl__err(CRL_EINVAL,
-                    "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
-                    "in its spec (%s, shape %s, %s)",
-                    (long long)step, key, CRL_SHAPE_STR(t, b1),
-                    crl_dtype_name(t->dtype),
-                    crl_spec_kind_name(crl_spec_kind_of(s)),
-                    crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2,
-                                  sizeof b2),
-                    crl_dtype_name(crl_spec_dtype(s)));
+    } else {
+      rc = check_in_spec(s, t, key, step);
     }
   }
   crl_td_keys_free(&k);
@@ -117,23 +123,12 @@ static int check_leaves(const crl_spec *comp, crl_td *td, const char *prefix,
 static int check_leaf(const crl_spec *s, crl_td *td, const char *key,
                       int64_t step) {
   crl_tensor *t = crl_td_find(td, key);
-  char b1[160], b2[160];
   if (!t)
     return crl__err(CRL_EKEY,
                     "check_env_specs: step %lld: '%s' missing from the env's "
                     "output",
                     (long long)step, key);
-  if (!crl_spec_is_in(s, t))
-    return crl__err(CRL_EINVAL,
-                    "check_env_specs: step %lld: '%s' (shape %s, %s) is not "
-                    "in its spec (%s, shape %s, %s)",
-                    (long long)step, key, CRL_SHAPE_STR(t, b1),
-                    crl_dtype_name(t->dtype),
-                    crl_spec_kind_name(crl_spec_kind_of(s)),
-                    crl_shape_str(crl_spec_ndim(s), crl_spec_shape(s), b2,
-                                  sizeof b2),
-                    crl_dtype_name(crl_spec_dtype(s)));
-  return 0;
+  return check_in_spec(s, t, key, step);
 }
 
 int crl_check_env_specs(crl_env *env, int64_t steps, uint64_t seed) {

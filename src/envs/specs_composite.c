@@ -58,53 +58,17 @@ static int check_comp(const char *op, const crl_spec *c) {
   return 0;
 }
 
-static int check_key(const char *op, const char *key) {
-  if (!key || !*key) return crl__err(CRL_EKEY, "%s: empty key", op);
-  size_t len = strlen(key);
-  if (key[0] == '/' || key[len - 1] == '/' || strstr(key, "//"))
-    return crl__err(CRL_EKEY, "%s: key '%s' has an empty component", op, key);
-  return 0;
-}
-
-static int push_key(crl_td_keys *k, int *cap, const char *prefix,
-                    const char *key) {
-  if (k->n == *cap) {
-    int nc = *cap ? *cap * 2 : 16;
-    char **nk = realloc(k->keys, sizeof *nk * (size_t)nc);
-    if (!nk) return crl__err(CRL_ENOMEM, "out of memory");
-    k->keys = nk;
-    *cap = nc;
-  }
-  size_t lp = prefix ? strlen(prefix) : 0, lk = strlen(key);
-  char *s = malloc(lp + lk + 2);
-  if (!s) return crl__err(CRL_ENOMEM, "out of memory");
-  if (lp) {
-    memcpy(s, prefix, lp);
-    s[lp] = '/';
-    memcpy(s + lp + 1, key, lk + 1);
-  } else {
-    memcpy(s, key, lk + 1);
-  }
-  k->keys[k->n++] = s;
-  return 0;
-}
-
 static int collect(const crl_spec *c, const char *prefix, crl_td_keys *k,
                    int *cap) {
   for (int i = 0; i < c->nent; i++) {
     const spec_entry *e = &c->e[i];
     int rc;
     if (e->spec->kind != CRL_SPEC_COMPOSITE) {
-      if ((rc = push_key(k, cap, prefix, e->key))) return rc;
+      if ((rc = crl__td_keys_push(k, cap, prefix, e->key))) return rc;
       continue;
     }
-    size_t lp = prefix ? strlen(prefix) : 0;
-    char *np = malloc(lp + strlen(e->key) + 2);
-    if (!np) return crl__err(CRL_ENOMEM, "out of memory");
-    if (lp)
-      sprintf(np, "%s/%s", prefix, e->key);
-    else
-      strcpy(np, e->key);
+    char *np = crl__td_key_join(prefix, e->key);
+    if (!np) return CRL_ENOMEM;
     rc = collect(e->spec, np, k, cap);
     free(np);
     if (rc) return rc;
@@ -122,28 +86,19 @@ int crl_spec_keys(const crl_spec *comp, crl_td_keys *out) {
   return rc;
 }
 
-/* "'a', 'b/c'" (or "none"): the leaf keys of a composite or TensorDict */
-static void list_keys(const crl_td_keys *k, char *buf, size_t size) {
-  size_t o = 0;
-  buf[0] = 0;
-  for (int i = 0; i < k->n && o + 8 < size; i++)
-    o += (size_t)snprintf(buf + o, size - o, "%s'%s'", i ? ", " : "",
-                          k->keys[i]);
-  if (k->n == 0) snprintf(buf, size, "none");
-}
-
 static int missing(const crl_spec *c, const char *op, const char *key) {
   char b[800];
   crl_td_keys k;
   if (crl_spec_keys(c, &k)) return crl_last_error_code();
-  list_keys(&k, b, sizeof b);
+  crl__td_keys_list(&k, b, sizeof b);
   crl_td_keys_free(&k);
   return crl__err(CRL_EKEY, "%s: key '%s' not found; keys present: %s", op, key,
                   b);
 }
 
 crl_spec *crl_spec_get(const crl_spec *comp, const char *key) {
-  if (check_comp("spec_get", comp) || check_key("spec_get", key)) return NULL;
+  if (check_comp("spec_get", comp) || crl__td_check_key("spec_get", key))
+    return NULL;
   const char *leaf;
   crl_spec *h = walk(comp, key, &leaf);
   int i = h ? find_local(h, leaf, strlen(leaf)) : -1;
@@ -163,7 +118,7 @@ bool crl_spec_contains(const crl_spec *comp, const char *key) {
 
 int crl_spec_del(crl_spec *comp, const char *key) {
   int rc = check_comp("spec_del", comp);
-  if (rc || (rc = check_key("spec_del", key))) return rc;
+  if (rc || (rc = crl__td_check_key("spec_del", key))) return rc;
   const char *leaf;
   crl_spec *h = walk(comp, key, &leaf);
   int i = h ? find_local(h, leaf, strlen(leaf)) : -1;
@@ -205,7 +160,7 @@ static bool holds(const crl_spec *s, const crl_spec *target) {
 int crl_spec_set(crl_spec *comp, const char *key, crl_spec *spec) {
   const char *op = "spec_set";
   int rc = check_comp(op, comp);
-  if (rc || (rc = check_key(op, key))) return rc;
+  if (rc || (rc = crl__td_check_key(op, key))) return rc;
   if (!spec)
     return crl__err(CRL_EINVAL, "%s: spec for key '%s' is NULL", op, key);
   /* first pass: validate the path; h is the deepest existing composite */
@@ -355,7 +310,7 @@ int crl_spec_check_td(const crl_spec *comp, crl_td *td) {
         rc = crl_last_error_code();
         break;
       }
-      list_keys(&tk, b, sizeof b);
+      crl__td_keys_list(&tk, b, sizeof b);
       crl_td_keys_free(&tk);
       rc = crl__err(CRL_EKEY,
                     "%s: key '%s' is missing from the TensorDict; keys "

@@ -33,16 +33,6 @@ typedef struct ddpg_impl {
 
 static void ddpg_free(crl_module *m) { free(m->impl); }
 
-static crl_tensor *run_child(crl_module *m, crl_td *params, int i,
-                             crl_tensor *x) {
-  crl_td *p = crl__module_child_params(m, params, i);
-  if (!p) return NULL;
-  crl_module *c = m->children[i].m;
-  crl_tensor *y = NULL;
-  if (c->ops->forward(c, p, 1, &x, 1, &y)) return NULL;
-  return y;
-}
-
 /* [a, b] along the last dim; the leading dims must agree. */
 static crl_tensor *cat_last(const char *op, crl_tensor *a, crl_tensor *b) {
   bool ok = a->ndim == b->ndim;
@@ -67,21 +57,21 @@ static int ddpg_forward(crl_module *m, crl_td *params, int nin,
   crl_scope_begin();
   crl_tensor *y = NULL, *h = NULL;
   switch (I->kind) {
-  case MLP_ACTOR: y = run_child(m, params, 0, in[0]); break;
+  case MLP_ACTOR: y = crl__module_run_child(m, params, 0, in[0]); break;
   case MLP_QNET:
-    h = run_child(m, params, 0, in[0]);
+    h = crl__module_run_child(m, params, 0, in[0]);
     h = h ? cat_last(op, h, in[1]) : NULL;
-    y = h ? run_child(m, params, 1, h) : NULL;
+    y = h ? crl__module_run_child(m, params, 1, h) : NULL;
     break;
   case CNN_ACTOR:
-    h = run_child(m, params, 0, in[0]);
-    y = h ? run_child(m, params, 1, h) : NULL;
+    h = crl__module_run_child(m, params, 0, in[0]);
+    y = h ? crl__module_run_child(m, params, 1, h) : NULL;
     break;
   case CNN_QNET:
-    h = run_child(m, params, 0, in[0]); /* [batch..., C, H', W'] */
+    h = crl__module_run_child(m, params, 0, in[0]); /* [batch..., C, H', W'] */
     h = h ? crl_mean(h, 2, (const int[]){-2, -1}, false) : NULL;
     h = h ? cat_last(op, h, in[1]) : NULL;
-    y = h ? run_child(m, params, 1, h) : NULL;
+    y = h ? crl__module_run_child(m, params, 1, h) : NULL;
     break;
   }
   if (!y) {

@@ -6,6 +6,17 @@
 
 #include "../core/internal.h"
 
+static const double LOG_SQRT_2PI = 0.91893853320467274178; /* log sqrt(2 pi) */
+
+/* Evaluate a tensor expression inside a method; on NULL jump to `fail` (the
+ * error is already set; the enclosing scope frees the temporaries). */
+#define TRY(expr)                                                              \
+  ({                                                                           \
+    crl_tensor *t__ = (expr);                                                  \
+    if (!t__) goto fail;                                                       \
+    t__;                                                                       \
+  })
+
 /* Per-kind methods. Called after the public wrappers checked d, g and
  * value (non-NULL, CPU, value shape broadcastable). rsample runs with grad
  * mode as the caller has it; sample calls it under no-grad unless the kind

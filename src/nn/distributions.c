@@ -9,17 +9,6 @@
 
 #include "dist_internal.h"
 
-static const double LOG_SQRT_2PI = 0.91893853320467274178;
-
-/* Evaluate a tensor expression inside a method; on NULL jump to `fail` (the
- * error is already set; the enclosing scope frees the temporaries). */
-#define TRY(expr)                                                              \
-  ({                                                                           \
-    crl_tensor *t__ = (expr);                                                  \
-    if (!t__) goto fail;                                                       \
-    t__;                                                                       \
-  })
-
 /* ---- lifetime ------------------------------------------------------------ */
 
 static void release_dist(void *d) { crl_dist_release(d); }

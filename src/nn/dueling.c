@@ -22,24 +22,13 @@
 
 enum { FEATURES = 0, ADVANTAGE = 1, VALUE = 2 };
 
-/* Run child i of m on x with the matching parameters. New reference. */
-static crl_tensor *run_child(crl_module *m, crl_td *params, int i,
-                             crl_tensor *x) {
-  crl_td *p = crl__module_child_params(m, params, i);
-  if (!p) return NULL;
-  crl_module *c = m->children[i].m;
-  crl_tensor *y = NULL;
-  if (c->ops->forward(c, p, 1, &x, 1, &y)) return NULL;
-  return y;
-}
-
 static int dueling_forward(crl_module *m, crl_td *params, int nin,
                            crl_tensor *const *in, int nout, crl_tensor **out) {
   (void)nin, (void)nout;
   crl_scope_begin();
-  crl_tensor *f = run_child(m, params, FEATURES, in[0]);
-  crl_tensor *a = f ? run_child(m, params, ADVANTAGE, f) : NULL;
-  crl_tensor *v = a ? run_child(m, params, VALUE, f) : NULL;
+  crl_tensor *f = crl__module_run_child(m, params, FEATURES, in[0]);
+  crl_tensor *a = f ? crl__module_run_child(m, params, ADVANTAGE, f) : NULL;
+  crl_tensor *v = a ? crl__module_run_child(m, params, VALUE, f) : NULL;
   crl_tensor *mean = v ? crl_mean(a, 1, (const int[]){-1}, true) : NULL;
   crl_tensor *q = mean ? crl_add(v, a) : NULL;
   q = q ? crl_sub(q, mean) : NULL;

@@ -439,10 +439,8 @@ int crl__sequential_forward(crl_module *m, crl_td *params, int nin,
   crl_scope_begin();
   crl_tensor *x = in[0];
   for (int i = 0; i < m->nchildren; i++) {
-    crl_module *c = m->children[i].m;
-    crl_td *p = crl__module_child_params(m, params, i);
-    crl_tensor *y = NULL;
-    if (!p || c->ops->forward(c, p, 1, &x, 1, &y)) {
+    crl_tensor *y = crl__module_run_child(m, params, i, x);
+    if (!y) {
       crl_scope_end();
       return crl_last_error_code();
     }

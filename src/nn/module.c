@@ -196,6 +196,16 @@ crl_td *crl__module_child_params(crl_module *m, crl_td *params, int i) {
                       crl_module_name(m), c->prefix, crl_module_name(c->m));
 }
 
+crl_tensor *crl__module_run_child(crl_module *m, crl_td *params, int i,
+                                  crl_tensor *x) {
+  crl_td *p = crl__module_child_params(m, params, i);
+  if (!p) return NULL;
+  crl_module *c = m->children[i].m;
+  crl_tensor *y = NULL;
+  if (c->ops->forward(c, p, 1, &x, 1, &y)) return NULL;
+  return y;
+}
+
 crl_tensor *crl__module_param(const crl_module *m, crl_td *params,
                               const char *key) {
   /* fast path: top-level keys compared directly */

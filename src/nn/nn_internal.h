@@ -109,6 +109,10 @@ static inline crl_module *crl__module_child(const crl_module *m, int i) {
  * with m's name). */
 CRL_INTERNAL crl_td *crl__module_child_params(crl_module *m, crl_td *params,
                                               int i);
+/* Child i of m run on x (one input, one output) with its parameters from
+ * params: a new reference, or NULL. */
+CRL_INTERNAL crl_tensor *crl__module_run_child(crl_module *m, crl_td *params,
+                                               int i, crl_tensor *x);
 /* Tensor at `key` of params, or NULL with CRL_EKEY whose message starts
  * with m's name and names the key. BORROWED. */
 CRL_INTERNAL crl_tensor *crl__module_param(const crl_module *m, crl_td *params,

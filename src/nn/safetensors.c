@@ -24,7 +24,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -52,59 +51,6 @@ static int st_dtype(const char *s) {
   for (int i = 0; i < CRL_NUM_DTYPES; i++)
     if (strcmp(s, st_names[i]) == 0) return i;
   return -1;
-}
-
-/* ---- file helpers -------------------------------------------------------- */
-
-static int write_all(int fd, const void *p, size_t n) {
-  const char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Read exactly n bytes at off; -1 with errno (EIO when the file shrank). */
-static int pread_all(int fd, void *p, size_t n, off_t off) {
-  char *c = p;
-  while (n > 0) {
-    ssize_t r = pread(fd, c, n > ((size_t)1 << 30) ? (size_t)1 << 30 : n, off);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (r == 0) {
-      errno = EIO;
-      return -1;
-    }
-    c += r;
-    n -= (size_t)r;
-    off += r;
-  }
-  return 0;
-}
-
-static _Atomic unsigned tmp_counter;
-
-/* A fresh temporary file beside path (same folder: rename is atomic). */
-static int open_tmp(const char *op, const char *path, char *tmp, size_t cap) {
-  for (int tries = 0; tries < 100; tries++) {
-    snprintf(tmp, cap, "%s.tmp.%d.%u", path, (int)getpid(),
-             atomic_fetch_add(&tmp_counter, 1));
-    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) return fd;
-    if (errno != EEXIST)
-      return crl__err(CRL_EIO, "%s: cannot create '%s': %s", op, tmp,
-                      strerror(errno));
-  }
-  return crl__err(CRL_EIO, "%s: cannot create a temporary file for '%s'", op,
-                  path);
 }
 
 /* ---- save ---------------------------------------------------------------- */
@@ -222,18 +168,18 @@ static int save_impl(const char *op, crl_td *td, const char *path,
       }
     }
   char tmp[4096 + 64];
-  int fd = open_tmp(op, path, tmp, sizeof tmp);
+  int fd = crl__open_tmp(op, path, tmp, sizeof tmp);
   if (fd < 0) {
     free(buf);
     return fd;
   }
-  int bad = write_all(fd, buf, 8 + padded);
+  int bad = crl__write_all(fd, buf, 8 + padded);
   free(buf);
   static const size_t sizes[] = {8, 4, 2, 1};
   for (size_t s = 0; !bad && s < sizeof sizes / sizeof *sizes; s++)
     for (int i = 0; !bad && i < k->n; i++)
       if (crl_dtype_size(v[i].t->dtype) == sizes[s] && v[i].nbytes)
-        bad = write_all(fd, v[i].t->data, v[i].nbytes);
+        bad = crl__write_all(fd, v[i].t->data, v[i].nbytes);
   int e = errno;
   if (close(fd) != 0 && !bad) {
     bad = 1;
@@ -450,7 +396,7 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot, st_in **pv) {
                    "length",
                    (unsigned long long)fsize),
            NULL;
-  if (pread_all(fd, lb, 8, 0))
+  if (crl__pread_all(fd, lb, 8, 0))
     return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s", path,
                         strerror(errno));
   uint64_t hl = 0;
@@ -469,7 +415,7 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot, st_in **pv) {
   uint64_t bufsize = fsize - 8 - hl;
   char *hdr = malloc(hl ? hl : 1);
   if (!hdr) return CRL_ERR_NULL(CRL_ENOMEM, "load_safetensors: out of memory");
-  if (pread_all(fd, hdr, hl, 8)) {
+  if (crl__pread_all(fd, hdr, hl, 8)) {
     free(hdr);
     return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s", path,
                         strerror(errno));
@@ -510,7 +456,7 @@ static crl_td *load_impl(const char *path, int fd, json_t **proot, st_in **pv) {
     crl_tensor *t = crl_empty(e->dt, e->ndim, e->shape);
     if (!t) return NULL;
     size_t nb = (size_t)(e->end - e->begin);
-    if (nb && pread_all(fd, t->data, nb, (off_t)(8 + hl + e->begin)))
+    if (nb && crl__pread_all(fd, t->data, nb, (int64_t)(8 + hl + e->begin)))
       return CRL_ERR_NULL(CRL_EIO, "load_safetensors: cannot read '%s': %s",
                           path, strerror(errno));
     if (e->dt == CRL_BOOL) {

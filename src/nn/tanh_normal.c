@@ -15,15 +15,6 @@
 
 #include "dist_internal.h"
 
-static const double LOG_SQRT_2PI = 0.91893853320467274178;
-
-#define TRY(expr)                                                              \
-  ({                                                                           \
-    crl_tensor *t__ = (expr);                                                  \
-    if (!t__) goto fail;                                                       \
-    t__;                                                                       \
-  })
-
 /* ---- scalar numerics ------------------------------------------------------
  */
 
@@ -154,6 +145,23 @@ static bool record(crl_tensor *out, const char *name, crl_backward_fn fn, int n,
   return *node != NULL;
 }
 
+/* The end of tanh_scale / atanh_scale: record fn for out (input in) with
+ * the contiguous input and (half, mid, lim) saved. out, or NULL. */
+static crl_tensor *record_scale(crl_tensor *out, const char *name,
+                                crl_backward_fn fn, crl_tensor *in,
+                                crl_tensor *in_contig, double half, double mid,
+                                double lim) {
+  crl_node *n;
+  if (!record(out, name, fn, 1, &in, &n)) return NULL;
+  if (n) {
+    crl__save(n, 0, in_contig);
+    n->f[0] = half;
+    n->f[1] = mid;
+    n->f[2] = lim;
+  }
+  return out;
+}
+
 /* tanh_scale ----------------------------------------------------------------
  */
 
@@ -211,15 +219,8 @@ static crl_tensor *tanh_scale(crl_tensor *x, double low, double high) {
       o[i] = mid + half * t;
     }
   }
-  crl_node *n;
-  if (!record(out, "tanh_scale", tanh_scale_backward, 1, &x, &n)) goto fail;
-  if (n) {
-    crl__save(n, 0, xc);
-    n->f[0] = half;
-    n->f[1] = mid;
-    n->f[2] = lim;
-  }
-  return out;
+  return record_scale(out, "tanh_scale", tanh_scale_backward, x, xc, half, mid,
+                      lim);
 fail:
   return NULL;
 }
@@ -253,15 +254,8 @@ static crl_tensor *atanh_scale(crl_tensor *y, double low, double high) {
     t = t > lim ? lim : (t < -lim ? -lim : t);
     st(out, i, 0.5 * log1p(2.0 * t / (1.0 - t))); /* atanh, no cancellation */
   }
-  crl_node *n;
-  if (!record(out, "atanh_scale", atanh_scale_backward, 1, &y, &n)) goto fail;
-  if (n) {
-    crl__save(n, 0, yc);
-    n->f[0] = half;
-    n->f[1] = mid;
-    n->f[2] = lim;
-  }
-  return out;
+  return record_scale(out, "atanh_scale", atanh_scale_backward, y, yc, half,
+                      mid, lim);
 fail:
   return NULL;
 }

@@ -398,18 +398,13 @@ int crl_td_del(crl_td *td, const char *key) {
 
 /* ---- key listing ------------------------------------------------------------------ */
 
-static int push_key(crl_td_keys *k, int *cap, const char *prefix,
-                    const char *key) {
-  if (k->n == *cap) {
-    int nc = *cap ? *cap * 2 : 16;
-    char **nk = realloc(k->keys, sizeof *nk * (size_t)nc);
-    if (!nk) return crl__err(CRL_ENOMEM, "out of memory");
-    k->keys = nk;
-    *cap = nc;
-  }
+char *crl__td_key_join(const char *prefix, const char *key) {
   size_t lp = prefix ? strlen(prefix) : 0, lk = strlen(key);
   char *s = malloc(lp + lk + 2);
-  if (!s) return crl__err(CRL_ENOMEM, "out of memory");
+  if (!s) {
+    crl__err(CRL_ENOMEM, "out of memory");
+    return NULL;
+  }
   if (lp) {
     memcpy(s, prefix, lp);
     s[lp] = '/';
@@ -417,8 +412,33 @@ static int push_key(crl_td_keys *k, int *cap, const char *prefix,
   } else {
     memcpy(s, key, lk + 1);
   }
+  return s;
+}
+
+int crl__td_keys_push(crl_td_keys *k, int *cap, const char *prefix,
+                      const char *key) {
+  if (k->n == *cap) {
+    int nc = *cap ? *cap * 2 : 16;
+    char **nk = realloc(k->keys, sizeof *nk * (size_t)nc);
+    if (!nk) return crl__err(CRL_ENOMEM, "out of memory");
+    k->keys = nk;
+    *cap = nc;
+  }
+  char *s = crl__td_key_join(prefix, key);
+  if (!s) return CRL_ENOMEM;
   k->keys[k->n++] = s;
   return 0;
+}
+
+void crl__td_keys_list(const crl_td_keys *k, char *buf, size_t size) {
+  if (!size) return;
+  size_t o = 0;
+  buf[0] = 0;
+  for (int i = 0; i < k->n && o + 8 < size; i++) {
+    int w = snprintf(buf + o, size - o, "%s'%s'", i ? ", " : "", k->keys[i]);
+    if (w > 0) o += (size_t)w;
+  }
+  if (k->n == 0) snprintf(buf, size, "none");
 }
 
 static int collect(const crl_td *td, const char *prefix, bool nested,
@@ -427,15 +447,10 @@ static int collect(const crl_td *td, const char *prefix, bool nested,
     const td_entry *e = &td->e[i];
     int rc;
     if (e->t || !leaves_only)
-      if ((rc = push_key(k, cap, prefix, e->key))) return rc;
+      if ((rc = crl__td_keys_push(k, cap, prefix, e->key))) return rc;
     if (e->sub && nested) {
-      size_t lp = prefix ? strlen(prefix) : 0;
-      char *np = malloc(lp + strlen(e->key) + 2);
-      if (!np) return crl__err(CRL_ENOMEM, "out of memory");
-      if (lp)
-        sprintf(np, "%s/%s", prefix, e->key);
-      else
-        strcpy(np, e->key);
+      char *np = crl__td_key_join(prefix, e->key);
+      if (!np) return CRL_ENOMEM;
       rc = collect(e->sub, np, nested, leaves_only, k, cap);
       free(np);
       if (rc) return rc;

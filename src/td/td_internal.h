@@ -38,6 +38,15 @@ CRL_INTERNAL int crl__td_find_local(const crl_td *td, const char *key,
 CRL_INTERNAL int crl__td_check_key(const char *op, const char *key);
 /* Nested TensorDict at key or NULL, no error set. */
 CRL_INTERNAL crl_td *crl__td_get_sub(const crl_td *td, const char *key);
+/* Key listing, shared with the composite specs of src/envs: "prefix/key"
+ * (just key when prefix is NULL or "") malloc'ed, NULL on ENOMEM; append
+ * that to k (capacity *cap, grown by doubling); "'a', 'b/c'" (or "none")
+ * into buf. */
+CRL_INTERNAL char *crl__td_key_join(const char *prefix, const char *key);
+CRL_INTERNAL int crl__td_keys_push(crl_td_keys *k, int *cap, const char *prefix,
+                                   const char *key);
+CRL_INTERNAL void crl__td_keys_list(const crl_td_keys *k, char *buf,
+                                    size_t size);
 /* Error-path disposal and scope hand-over, as for tensors. */
 CRL_INTERNAL void crl__td_discard(crl_td *td);
 CRL_INTERNAL crl_td *crl__td_scope_end_keep(crl_td *keep);

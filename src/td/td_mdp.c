@@ -241,22 +241,30 @@ static int flatten_rec(crl_td *out, const crl_td *src, const char *name,
   return rc;
 }
 
-crl_td *crl_td_flatten_keys(crl_td *td, const char *sep) {
-  const char *op = "td_flatten_keys";
+typedef int (*rekey_fn)(crl_td *out, const crl_td *src, const char *a,
+                        const char *b, const char *sep, origins *org);
+
+/* flatten_keys / unflatten_keys: a new TensorDict with td's batch filled by
+ * rec(out, td, NULL, NULL, sep, org) (sep NULL: "."). */
+static crl_td *rekey(const char *op, crl_td *td, const char *sep,
+                     rekey_fn rec) {
   if (!td) return CRL_ERR_NULL(CRL_EINVAL, "%s: TensorDict is NULL", op);
   if (!sep) sep = ".";
   if (check_sep(op, sep)) return NULL;
   crl_scope_begin();
   crl_td *out = crl__td_new_raw(td->bnd, td->batch, td->device);
   origins org = {0};
-  int rc =
-      out ? flatten_rec(out, td, NULL, NULL, sep, &org) : crl_last_error_code();
+  int rc = out ? rec(out, td, NULL, NULL, sep, &org) : crl_last_error_code();
   origins_free(&org);
   if (rc) {
     crl_scope_end();
     return NULL;
   }
   return crl__td_scope_end_keep(out);
+}
+
+crl_td *crl_td_flatten_keys(crl_td *td, const char *sep) {
+  return rekey("td_flatten_keys", td, sep, flatten_rec);
 }
 
 /* Entries of src go into dst with their keys split at sep into nested
@@ -356,19 +364,5 @@ static int unflatten_rec(crl_td *dst, const crl_td *src, const char *path,
 }
 
 crl_td *crl_td_unflatten_keys(crl_td *td, const char *sep) {
-  const char *op = "td_unflatten_keys";
-  if (!td) return CRL_ERR_NULL(CRL_EINVAL, "%s: TensorDict is NULL", op);
-  if (!sep) sep = ".";
-  if (check_sep(op, sep)) return NULL;
-  crl_scope_begin();
-  crl_td *out = crl__td_new_raw(td->bnd, td->batch, td->device);
-  origins org = {0};
-  int rc = out ? unflatten_rec(out, td, NULL, NULL, sep, &org)
-               : crl_last_error_code();
-  origins_free(&org);
-  if (rc) {
-    crl_scope_end();
-    return NULL;
-  }
-  return crl__td_scope_end_keep(out);
+  return rekey("td_unflatten_keys", td, sep, unflatten_rec);
 }

@@ -67,12 +67,7 @@ void crl__td_keys_str(const crl_td *td, char *buf, size_t size) {
   if (!size) return;
   buf[0] = 0;
   if (crl_td_keys_get(td, true, false, &k)) return;
-  size_t o = 0;
-  for (int i = 0; i < k.n && o + 8 < size; i++) {
-    int w = snprintf(buf + o, size - o, "%s'%s'", i ? ", " : "", k.keys[i]);
-    if (w > 0) o += (size_t)w;
-  }
-  if (k.n == 0) snprintf(buf, size, "none");
+  crl__td_keys_list(&k, buf, size);
   crl_td_keys_free(&k);
 }
 

@@ -4,15 +4,6 @@
 
 #include "test_util.h"
 
-static crl_tensor *randn(uint64_t seed, crl_dtype dt, int ndim,
-                         const int64_t *shape) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  crl_tensor *t = crl_randn(&g, dt, ndim, shape);
-  CRL_CHECK_PTR(t);
-  return t;
-}
-
 static double *values(const crl_tensor *t) {
   double *v = malloc(sizeof(double) * (size_t)(t->numel + 1));
   assert_non_null(v);
@@ -82,45 +73,51 @@ static void test_conv_against_direct(void **state) {
   for (int d = 0; d < 2; d++) {
     crl_dtype dt = dts[d];
     double tol = dt == CRL_FLOAT32 ? 1e-5 : 1e-12;
-    check_conv(randn(1, dt, CRL_SHAPE(2, 3, 7, 6)),
-               randn(2, dt, CRL_SHAPE(4, 3, 3, 2)), randn(3, dt, CRL_SHAPE(4)),
-               1, 1, 0, 0, tol);
-    check_conv(randn(4, dt, CRL_SHAPE(3, 2, 9, 8)),
-               randn(5, dt, CRL_SHAPE(5, 2, 3, 3)), NULL, 2, 2, 1, 1, tol);
+    check_conv(seeded_randn(1, dt, CRL_SHAPE(2, 3, 7, 6)),
+               seeded_randn(2, dt, CRL_SHAPE(4, 3, 3, 2)),
+               seeded_randn(3, dt, CRL_SHAPE(4)), 1, 1, 0, 0, tol);
+    check_conv(seeded_randn(4, dt, CRL_SHAPE(3, 2, 9, 8)),
+               seeded_randn(5, dt, CRL_SHAPE(5, 2, 3, 3)), NULL, 2, 2, 1, 1,
+               tol);
     /* the Atari-style layer in small: 8x8 kernels, stride 4 */
-    check_conv(randn(6, dt, CRL_SHAPE(2, 4, 20, 20)),
-               randn(7, dt, CRL_SHAPE(3, 4, 8, 8)), randn(8, dt, CRL_SHAPE(3)),
-               4, 4, 0, 0, tol);
+    check_conv(seeded_randn(6, dt, CRL_SHAPE(2, 4, 20, 20)),
+               seeded_randn(7, dt, CRL_SHAPE(3, 4, 8, 8)),
+               seeded_randn(8, dt, CRL_SHAPE(3)), 4, 4, 0, 0, tol);
     /* 1x1 (no im2col), asymmetric stride/padding, padding > kernel/2 */
-    check_conv(randn(9, dt, CRL_SHAPE(9, 5, 4, 3)),
-               randn(10, dt, CRL_SHAPE(6, 5, 1, 1)),
-               randn(11, dt, CRL_SHAPE(6)), 1, 1, 0, 0, tol);
-    check_conv(randn(12, dt, CRL_SHAPE(1, 2, 6, 11)),
-               randn(13, dt, CRL_SHAPE(3, 2, 2, 4)), NULL, 1, 3, 2, 0, tol);
-    check_conv(randn(14, dt, CRL_SHAPE(2, 1, 5, 5)),
-               randn(15, dt, CRL_SHAPE(2, 1, 3, 3)), NULL, 3, 1, 3, 3, tol);
+    check_conv(seeded_randn(9, dt, CRL_SHAPE(9, 5, 4, 3)),
+               seeded_randn(10, dt, CRL_SHAPE(6, 5, 1, 1)),
+               seeded_randn(11, dt, CRL_SHAPE(6)), 1, 1, 0, 0, tol);
+    check_conv(seeded_randn(12, dt, CRL_SHAPE(1, 2, 6, 11)),
+               seeded_randn(13, dt, CRL_SHAPE(3, 2, 2, 4)), NULL, 1, 3, 2, 0,
+               tol);
+    check_conv(seeded_randn(14, dt, CRL_SHAPE(2, 1, 5, 5)),
+               seeded_randn(15, dt, CRL_SHAPE(2, 1, 3, 3)), NULL, 3, 1, 3, 3,
+               tol);
     /* padding larger than the kernel: whole patches in the padding */
-    check_conv(randn(21, dt, CRL_SHAPE(1, 2, 3, 4)),
-               randn(22, dt, CRL_SHAPE(2, 2, 2, 3)), NULL, 1, 2, 4, 5, tol);
+    check_conv(seeded_randn(21, dt, CRL_SHAPE(1, 2, 3, 4)),
+               seeded_randn(22, dt, CRL_SHAPE(2, 2, 2, 3)), NULL, 1, 2, 4, 5,
+               tol);
     /* 1x1 kernel but strided: im2row path */
-    check_conv(randn(16, dt, CRL_SHAPE(2, 3, 5, 5)),
-               randn(17, dt, CRL_SHAPE(2, 3, 1, 1)), NULL, 2, 2, 0, 0, tol);
+    check_conv(seeded_randn(16, dt, CRL_SHAPE(2, 3, 5, 5)),
+               seeded_randn(17, dt, CRL_SHAPE(2, 3, 1, 1)), NULL, 2, 2, 0, 0,
+               tol);
   }
   /* non-contiguous input and weight, strided bias */
   crl_tensor *xt =
-      crl_transpose(randn(18, CRL_FLOAT64, CRL_SHAPE(2, 3, 6, 5)), 2, 3);
+      crl_transpose(seeded_randn(18, CRL_FLOAT64, CRL_SHAPE(2, 3, 6, 5)), 2, 3);
   crl_tensor *wt =
-      crl_transpose(randn(19, CRL_FLOAT64, CRL_SHAPE(3, 4, 2, 3)), 0, 1);
-  crl_tensor *bs = crl_slice(randn(20, CRL_FLOAT64, CRL_SHAPE(8)), 0, 0, 8, 2);
+      crl_transpose(seeded_randn(19, CRL_FLOAT64, CRL_SHAPE(3, 4, 2, 3)), 0, 1);
+  crl_tensor *bs =
+      crl_slice(seeded_randn(20, CRL_FLOAT64, CRL_SHAPE(8)), 0, 0, 8, 2);
   check_conv(xt, wt, bs, 1, 2, 1, 0, 1e-12);
 }
 
 /* Results are bit-identical with 1 and 3 pool threads (fixed chunks). */
 static void test_conv_thread_independent(void **state) {
   (void)state;
-  crl_tensor *x = randn(30, CRL_FLOAT32, CRL_SHAPE(11, 3, 12, 12));
-  crl_tensor *w = randn(31, CRL_FLOAT32, CRL_SHAPE(4, 3, 4, 4));
-  crl_tensor *b = randn(32, CRL_FLOAT32, CRL_SHAPE(4));
+  crl_tensor *x = seeded_randn(30, CRL_FLOAT32, CRL_SHAPE(11, 3, 12, 12));
+  crl_tensor *w = seeded_randn(31, CRL_FLOAT32, CRL_SHAPE(4, 3, 4, 4));
+  crl_tensor *b = seeded_randn(32, CRL_FLOAT32, CRL_SHAPE(4));
   CRL_CHECK_OK(crl_set_requires_grad(x, true));
   CRL_CHECK_OK(crl_set_requires_grad(w, true));
   CRL_CHECK_OK(crl_set_requires_grad(b, true));
@@ -225,12 +222,16 @@ static void test_pool_values(void **state) {
   CRL_CHECK_PTR(y);
   assert_shape(y, CRL_SHAPE(1, 1, 2, 2));
   assert_tensor_values(y, (const double[]){5, 8, 9, 7}, 4, 0);
-  check_pool(randn(40, CRL_FLOAT32, CRL_SHAPE(2, 3, 9, 7)), 3, 3, 2, 2, 1, 1);
-  check_pool(randn(41, CRL_FLOAT64, CRL_SHAPE(3, 2, 8, 8)), 2, 3, 1, 2, 1, 0);
-  check_pool(randn(42, CRL_FLOAT64, CRL_SHAPE(70, 1, 5, 6)), 5, 2, 5, 2, 2, 1);
+  check_pool(seeded_randn(40, CRL_FLOAT32, CRL_SHAPE(2, 3, 9, 7)), 3, 3, 2, 2,
+             1, 1);
+  check_pool(seeded_randn(41, CRL_FLOAT64, CRL_SHAPE(3, 2, 8, 8)), 2, 3, 1, 2,
+             1, 0);
+  check_pool(seeded_randn(42, CRL_FLOAT64, CRL_SHAPE(70, 1, 5, 6)), 5, 2, 5, 2,
+             2, 1);
   /* non-contiguous input */
-  check_pool(crl_transpose(randn(43, CRL_FLOAT32, CRL_SHAPE(2, 2, 6, 5)), 2, 3),
-             2, 2, 2, 2, 0, 0);
+  check_pool(
+      crl_transpose(seeded_randn(43, CRL_FLOAT32, CRL_SHAPE(2, 2, 6, 5)), 2, 3),
+      2, 2, 2, 2, 0, 0);
   /* NaN propagates */
   const double nv[] = {1, NAN, 3, 4};
   crl_tensor *xn = crl_from_array(CRL_FLOAT64, CRL_SHAPE(1, 1, 2, 2), nv);
@@ -310,7 +311,7 @@ static void test_conv_grad(void **state) {
                         randn_leaf64(57, CRL_SHAPE(6, 1, 2, 2)), NULL};
   CRL_CHECK_OK(crl_gradcheck(conv_fn, in2, 3, &s2p1, 1e-6, 1e-6, 1e-4));
   /* only the weight requires grad */
-  crl_tensor *in3[3] = {randn(58, CRL_FLOAT64, CRL_SHAPE(1, 2, 5, 5)),
+  crl_tensor *in3[3] = {seeded_randn(58, CRL_FLOAT64, CRL_SHAPE(1, 2, 5, 5)),
                         randn_leaf64(59, CRL_SHAPE(3, 2, 3, 3)), NULL};
   CRL_CHECK_OK(crl_gradcheck(conv_fn, in3, 3, &s2p1, 1e-6, 1e-6, 1e-4));
 }

@@ -3,15 +3,6 @@
  * gradients. */
 #include "test_util.h"
 
-static crl_tensor *randn(uint64_t seed, crl_dtype dt, int ndim,
-                         const int64_t *shape) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  crl_tensor *t = crl_randn(&g, dt, ndim, shape);
-  CRL_CHECK_PTR(t);
-  return t;
-}
-
 /* Reference: element (batch index bi..., i, j) of matmul computed with
  * crl_tensor_get on broadcast indices. a and b are >= 2-D here. */
 static double ref_elem(const crl_tensor *a, const crl_tensor *b, int nbo,
@@ -96,7 +87,7 @@ static void test_matmul_1d_cases(void **state) {
   assert_int_equal(r->ndim, 0);
   ASSERT_NEAR(crl_item(r), 14, 0);
   /* [3] @ [4, 3, 2] -> [4, 2]; [4, 2, 3] @ [3] -> [4, 2] */
-  crl_tensor *b3 = randn(1, CRL_FLOAT64, CRL_SHAPE(4, 3, 2));
+  crl_tensor *b3 = seeded_randn(1, CRL_FLOAT64, CRL_SHAPE(4, 3, 2));
   r = crl_matmul(v, b3);
   CRL_CHECK_PTR(r);
   assert_shape(r, CRL_SHAPE(4, 2));
@@ -107,7 +98,7 @@ static void test_matmul_1d_cases(void **state) {
         s += av[k] * crl_tensor_get(b3, (const int64_t[]){q, k, j});
       ASSERT_NEAR(crl_tensor_get(r, (const int64_t[]){q, j}), s, 1e-12);
     }
-  crl_tensor *a3 = randn(2, CRL_FLOAT64, CRL_SHAPE(4, 2, 3));
+  crl_tensor *a3 = seeded_randn(2, CRL_FLOAT64, CRL_SHAPE(4, 2, 3));
   r = crl_matmul(a3, v);
   CRL_CHECK_PTR(r);
   assert_shape(r, CRL_SHAPE(4, 2));
@@ -123,50 +114,51 @@ static void test_matmul_1d_cases(void **state) {
 static void test_matmul_batched_broadcast(void **state) {
   (void)state;
   /* [2, 1, 3, 4] @ [5, 4, 2] -> [2, 5, 3, 2] */
-  crl_tensor *a = randn(3, CRL_FLOAT32, CRL_SHAPE(2, 1, 3, 4));
-  crl_tensor *b = randn(4, CRL_FLOAT32, CRL_SHAPE(5, 4, 2));
+  crl_tensor *a = seeded_randn(3, CRL_FLOAT32, CRL_SHAPE(2, 1, 3, 4));
+  crl_tensor *b = seeded_randn(4, CRL_FLOAT32, CRL_SHAPE(5, 4, 2));
   crl_tensor *c = crl_matmul(a, b);
   CRL_CHECK_PTR(c);
   assert_shape(c, CRL_SHAPE(2, 5, 3, 2));
   check_matmul_nd(a, b, 1e-5);
   /* folded: [4, 3, 5] @ [5, 6] and [3, 5] @ [4, 5, 6], and both batched */
-  check_matmul_nd(randn(5, CRL_FLOAT32, CRL_SHAPE(4, 3, 5)),
-                  randn(6, CRL_FLOAT32, CRL_SHAPE(5, 6)), 1e-5);
-  check_matmul_nd(randn(7, CRL_FLOAT64, CRL_SHAPE(3, 5)),
-                  randn(8, CRL_FLOAT64, CRL_SHAPE(4, 5, 6)), 1e-12);
-  check_matmul_nd(randn(9, CRL_FLOAT64, CRL_SHAPE(2, 3, 7, 5)),
-                  randn(10, CRL_FLOAT64, CRL_SHAPE(2, 3, 5, 33)), 1e-12);
+  check_matmul_nd(seeded_randn(5, CRL_FLOAT32, CRL_SHAPE(4, 3, 5)),
+                  seeded_randn(6, CRL_FLOAT32, CRL_SHAPE(5, 6)), 1e-5);
+  check_matmul_nd(seeded_randn(7, CRL_FLOAT64, CRL_SHAPE(3, 5)),
+                  seeded_randn(8, CRL_FLOAT64, CRL_SHAPE(4, 5, 6)), 1e-12);
+  check_matmul_nd(seeded_randn(9, CRL_FLOAT64, CRL_SHAPE(2, 3, 7, 5)),
+                  seeded_randn(10, CRL_FLOAT64, CRL_SHAPE(2, 3, 5, 33)), 1e-12);
   /* b with a size-1 batch: [1, 4, 2] against [3, 3, 4] */
-  check_matmul_nd(randn(11, CRL_FLOAT64, CRL_SHAPE(3, 3, 4)),
-                  randn(12, CRL_FLOAT64, CRL_SHAPE(1, 4, 2)), 1e-12);
+  check_matmul_nd(seeded_randn(11, CRL_FLOAT64, CRL_SHAPE(3, 3, 4)),
+                  seeded_randn(12, CRL_FLOAT64, CRL_SHAPE(1, 4, 2)), 1e-12);
 }
 
 static void test_matmul_strided_operands(void **state) {
   (void)state;
-  crl_tensor *a = randn(20, CRL_FLOAT64, CRL_SHAPE(6, 5));
-  crl_tensor *b = randn(21, CRL_FLOAT64, CRL_SHAPE(7, 6));
+  crl_tensor *a = seeded_randn(20, CRL_FLOAT64, CRL_SHAPE(6, 5));
+  crl_tensor *b = seeded_randn(21, CRL_FLOAT64, CRL_SHAPE(7, 6));
   /* transposed views: trans flags, no copies */
   check_matmul_nd(crl_transpose(a, 0, 1), crl_transpose(b, 0, 1), 1e-12);
   check_matmul_nd(b, a, 1e-12);
   check_matmul_nd(
-      b, crl_transpose(randn(28, CRL_FLOAT64, CRL_SHAPE(5, 6)), 0, 1), 1e-12);
+      b, crl_transpose(seeded_randn(28, CRL_FLOAT64, CRL_SHAPE(5, 6)), 0, 1),
+      1e-12);
   /* every second row / column: strided rows (ld > cols) and a layout GEMM
    * cannot take (no unit stride) */
-  crl_tensor *big = randn(22, CRL_FLOAT64, CRL_SHAPE(10, 12));
+  crl_tensor *big = seeded_randn(22, CRL_FLOAT64, CRL_SHAPE(10, 12));
   crl_tensor *rows = crl_slice(big, 0, 0, 10, 2);  /* [5, 12], ld 24 */
   crl_tensor *both = crl_slice(rows, 1, 0, 12, 2); /* [5, 6], no unit */
   CRL_CHECK_PTR(both);
   check_matmul_nd(crl_transpose(rows, 0, 1), rows, 1e-12);
   check_matmul_nd(both, crl_transpose(both, 0, 1), 1e-12);
   /* broadcast operand: expanded batch (stride 0) and an expanded matrix */
-  crl_tensor *m = randn(23, CRL_FLOAT64, CRL_SHAPE(1, 4, 3));
+  crl_tensor *m = seeded_randn(23, CRL_FLOAT64, CRL_SHAPE(1, 4, 3));
   crl_tensor *e = crl_expand(m, CRL_SHAPE(5, 4, 3));
-  check_matmul_nd(e, randn(24, CRL_FLOAT64, CRL_SHAPE(5, 3, 2)), 1e-12);
-  crl_tensor *row = randn(25, CRL_FLOAT64, CRL_SHAPE(1, 3));
+  check_matmul_nd(e, seeded_randn(24, CRL_FLOAT64, CRL_SHAPE(5, 3, 2)), 1e-12);
+  crl_tensor *row = seeded_randn(25, CRL_FLOAT64, CRL_SHAPE(1, 3));
   check_matmul_nd(crl_expand(row, CRL_SHAPE(4, 3)),
-                  randn(26, CRL_FLOAT64, CRL_SHAPE(3, 2)), 1e-12);
+                  seeded_randn(26, CRL_FLOAT64, CRL_SHAPE(3, 2)), 1e-12);
   /* a batched transposed view: [2, 3, 4] -> [2, 4, 3] */
-  crl_tensor *t3 = randn(27, CRL_FLOAT32, CRL_SHAPE(2, 3, 4));
+  crl_tensor *t3 = seeded_randn(27, CRL_FLOAT32, CRL_SHAPE(2, 3, 4));
   check_matmul_nd(crl_transpose(t3, 1, 2), t3, 1e-5);
   check_matmul_nd(t3, crl_transpose(t3, 1, 2), 1e-5);
 }
@@ -265,24 +257,25 @@ static void test_linear_values(void **state) {
 static void test_linear_shapes_layouts(void **state) {
   (void)state;
   /* 3-D input, shapes hitting several kernel paths */
-  check_linear(randn(30, CRL_FLOAT32, CRL_SHAPE(2, 5, 7)),
-               randn(31, CRL_FLOAT32, CRL_SHAPE(3, 7)),
-               randn(32, CRL_FLOAT32, CRL_SHAPE(3)), 1e-5);
-  check_linear(randn(33, CRL_FLOAT32, CRL_SHAPE(64, 64)),
-               randn(34, CRL_FLOAT32, CRL_SHAPE(64, 64)),
-               randn(35, CRL_FLOAT32, CRL_SHAPE(64)), 1e-4);
-  check_linear(randn(36, CRL_FLOAT64, CRL_SHAPE(1, 64)),
-               randn(37, CRL_FLOAT64, CRL_SHAPE(2, 64)), NULL, 1e-12);
+  check_linear(seeded_randn(30, CRL_FLOAT32, CRL_SHAPE(2, 5, 7)),
+               seeded_randn(31, CRL_FLOAT32, CRL_SHAPE(3, 7)),
+               seeded_randn(32, CRL_FLOAT32, CRL_SHAPE(3)), 1e-5);
+  check_linear(seeded_randn(33, CRL_FLOAT32, CRL_SHAPE(64, 64)),
+               seeded_randn(34, CRL_FLOAT32, CRL_SHAPE(64, 64)),
+               seeded_randn(35, CRL_FLOAT32, CRL_SHAPE(64)), 1e-4);
+  check_linear(seeded_randn(36, CRL_FLOAT64, CRL_SHAPE(1, 64)),
+               seeded_randn(37, CRL_FLOAT64, CRL_SHAPE(2, 64)), NULL, 1e-12);
   /* transposed weight view, strided input rows, strided bias */
-  crl_tensor *wt = randn(38, CRL_FLOAT64, CRL_SHAPE(5, 4));
+  crl_tensor *wt = seeded_randn(38, CRL_FLOAT64, CRL_SHAPE(5, 4));
   crl_tensor *xs =
-      crl_slice(randn(39, CRL_FLOAT64, CRL_SHAPE(6, 5)), 0, 0, 6, 2);
-  crl_tensor *bs = crl_slice(randn(40, CRL_FLOAT64, CRL_SHAPE(8)), 0, 0, 8, 2);
+      crl_slice(seeded_randn(39, CRL_FLOAT64, CRL_SHAPE(6, 5)), 0, 0, 6, 2);
+  crl_tensor *bs =
+      crl_slice(seeded_randn(40, CRL_FLOAT64, CRL_SHAPE(8)), 0, 0, 8, 2);
   check_linear(xs, crl_transpose(wt, 0, 1), bs, 1e-12);
   /* a non-contiguous 3-D input (transposed leading dims) */
   crl_tensor *x3 =
-      crl_transpose(randn(41, CRL_FLOAT64, CRL_SHAPE(3, 2, 5)), 0, 1);
-  check_linear(x3, randn(42, CRL_FLOAT64, CRL_SHAPE(4, 5)), NULL, 1e-12);
+      crl_transpose(seeded_randn(41, CRL_FLOAT64, CRL_SHAPE(3, 2, 5)), 0, 1);
+  check_linear(x3, seeded_randn(42, CRL_FLOAT64, CRL_SHAPE(4, 5)), NULL, 1e-12);
   /* zero in_features: output is the bias */
   crl_tensor *y = crl_linear(
       crl_zeros(CRL_FLOAT32, CRL_SHAPE(2, 0)),

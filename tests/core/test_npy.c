@@ -16,26 +16,6 @@ static const char *tpath(const char *name) {
   return p;
 }
 
-static void write_file(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_file(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long l = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *d = malloc((size_t)l + 1);
-  assert_int_equal(fread(d, 1, (size_t)l, f), (size_t)l);
-  fclose(f);
-  *n = (size_t)l;
-  return d;
-}
-
 static int group_setup(void **state) {
   (void)state;
   snprintf(g_dir, sizeof g_dir, "/tmp/crl_test_npy_XXXXXX");
@@ -131,7 +111,7 @@ static void test_roundtrip_all_dtypes(void **state) {
       CRL_CHECK_OK(crl_tensor_save_npy(t, p));
       /* header aligned as NumPy writes it */
       size_t n;
-      unsigned char *bytes = read_file(p, &n);
+      unsigned char *bytes = read_file_bytes(p, &n);
       size_t off = 10 + (size_t)(bytes[8] | bytes[9] << 8);
       assert_int_equal(off % 64, 0);
       assert_int_equal(bytes[off - 1], '\n');
@@ -161,7 +141,7 @@ static void test_numpy_bytes(void **state) {
   const char *p = tpath("np_f32.npy");
   CRL_CHECK_OK(crl_tensor_save_npy(t, p));
   size_t n;
-  unsigned char *b = read_file(p, &n);
+  unsigned char *b = read_file_bytes(p, &n);
   assert_int_equal(n, sizeof numpy_f32);
   assert_memory_equal(b, numpy_f32, n);
   free(b);
@@ -169,17 +149,17 @@ static void test_numpy_bytes(void **state) {
   crl_tensor *tb = crl_from_array(CRL_BOOL, CRL_SHAPE(3), bv);
   p = tpath("np_b1.npy");
   CRL_CHECK_OK(crl_tensor_save_npy(tb, p));
-  b = read_file(p, &n);
+  b = read_file_bytes(p, &n);
   assert_int_equal(n, sizeof numpy_b1);
   assert_memory_equal(b, numpy_b1, n);
   free(b);
   /* read NumPy's files */
   p = tpath("from_numpy.npy");
-  write_file(p, numpy_f32, sizeof numpy_f32);
+  write_file_bytes(p, numpy_f32, sizeof numpy_f32);
   crl_tensor *u = crl_tensor_load_npy(p);
   CRL_CHECK_PTR(u);
   assert_same_tensor(t, u);
-  write_file(p, numpy_b1, sizeof numpy_b1);
+  write_file_bytes(p, numpy_b1, sizeof numpy_b1);
   u = crl_tensor_load_npy(p);
   CRL_CHECK_PTR(u);
   assert_same_tensor(tb, u);
@@ -348,7 +328,7 @@ static void test_header_variants(void **state) {
     CRL_CHECK_OK(crl_npy_parse_header(buf, n, &dt, &nd, sh, &off));
     assert_int_equal(off, 12 + strlen(h));
     const char *p = tpath("v2.npy");
-    write_file(p, buf, n);
+    write_file_bytes(p, buf, n);
     crl_tensor *t = crl_tensor_load_npy(p);
     CRL_CHECK_PTR(t);
     assert_shape(t, CRL_SHAPE(2));
@@ -427,7 +407,7 @@ static void test_malformed_headers(void **state) {
       fail_msg("header %zu (%s): rc %d", i, bad[i].hdr, rc);
     CRL_ASSERT_ERR_HAS(bad[i].msg);
     const char *p = tpath("bad.npy");
-    write_file(p, buf, n);
+    write_file_bytes(p, buf, n);
     assert_null(crl_tensor_load_npy(p));
     assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
     CRL_ASSERT_ERR_HAS(bad[i].msg);
@@ -447,7 +427,7 @@ static void expect_format_error(const unsigned char *b, size_t n,
   assert_int_equal(parse(b, n, &dt, &nd, sh), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS(msg);
   const char *p = tpath("bad2.npy");
-  write_file(p, b, n);
+  write_file_bytes(p, b, n);
   assert_null(crl_tensor_load_npy(p));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS(msg);
@@ -497,7 +477,7 @@ static void test_malformed_prefix(void **state) {
   assert_int_equal(parse(b2, n2, &dt, &nd, sh), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS("runs past the end");
   const char *p = tpath("huge.npy");
-  write_file(p, b2, n2);
+  write_file_bytes(p, b2, n2);
   assert_null(crl_tensor_load_npy(p));
   CRL_ASSERT_ERR_HAS("header length");
 }
@@ -510,7 +490,7 @@ static void test_data_size(void **state) {
   /* truncated: 12 of 16 bytes */
   size_t n = make_npy(buf, 1, h, 12);
   const char *p = tpath("trunc.npy");
-  write_file(p, buf, n);
+  write_file_bytes(p, buf, n);
   assert_null(crl_tensor_load_npy(p));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS("truncated");
@@ -519,12 +499,12 @@ static void test_data_size(void **state) {
   CRL_ASSERT_ERR_HAS("truncated");
   /* header only */
   n = make_npy(buf, 1, h, 0);
-  write_file(p, buf, n);
+  write_file_bytes(p, buf, n);
   assert_null(crl_tensor_load_npy(p));
   CRL_ASSERT_ERR_HAS("truncated");
   /* more data than the shape says */
   n = make_npy(buf, 1, h, 20);
-  write_file(p, buf, n);
+  write_file_bytes(p, buf, n);
   assert_null(crl_tensor_load_npy(p));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS("20 bytes of data");
@@ -532,7 +512,7 @@ static void test_data_size(void **state) {
   assert_null(crl_tensor_mmap_npy(p, true));
   CRL_ASSERT_ERR_HAS("needs 16");
   /* a truncated NumPy file */
-  write_file(p, numpy_f32, sizeof numpy_f32 - 1);
+  write_file_bytes(p, numpy_f32, sizeof numpy_f32 - 1);
   assert_null(crl_tensor_load_npy(p));
   CRL_ASSERT_ERR_HAS("truncated");
 }
@@ -617,7 +597,7 @@ static void test_io_errors(void **state) {
   unsigned char b1[sizeof numpy_b1];
   memcpy(b1, numpy_b1, sizeof b1);
   b1[sizeof b1 - 1] = 7;
-  write_file(p, b1, sizeof b1);
+  write_file_bytes(p, b1, sizeof b1);
   u = crl_tensor_load_npy(p);
   assert_int_equal(((uint8_t *)u->data)[2], 1);
 }

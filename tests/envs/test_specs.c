@@ -4,16 +4,10 @@
 
 #define NDRAWS 2000
 
-static crl_rng rng(uint64_t seed) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  return g;
-}
-
 /* Draw NDRAWS values (as a batch), check they are all in the spec, and
  * return them. */
 static crl_tensor *draws(crl_spec *s, uint64_t seed) {
-  crl_rng g = rng(seed);
+  crl_rng g = seeded_rng(seed);
   crl_tensor *t = crl_spec_rand(s, &g, 1, (int64_t[]){NDRAWS});
   CRL_CHECK_PTR(t);
   assert_int_equal(t->dtype, crl_spec_dtype(s));
@@ -282,7 +276,7 @@ static void test_rand_discrete_kinds(void **state) {
 static void test_rand_batch_reproducible(void **state) {
   (void)state;
   crl_spec *s = crl_spec_bounded(CRL_FLOAT32, CRL_SHAPE(3), 0, 1);
-  crl_rng g1 = rng(7), g2 = rng(7), g3 = rng(8);
+  crl_rng g1 = seeded_rng(7), g2 = seeded_rng(7), g3 = seeded_rng(8);
   crl_tensor *a = crl_spec_rand(s, &g1, 2, (int64_t[]){4, 5});
   crl_tensor *b = crl_spec_rand(s, &g2, 2, (int64_t[]){4, 5});
   crl_tensor *c = crl_spec_rand(s, &g3, 2, (int64_t[]){4, 5});
@@ -582,7 +576,7 @@ static void test_expand_equal(void **state) {
   assert_int_equal(crl_spec_shape(x)[2], 2);
   assert_shape(crl_spec_low(x), CRL_SHAPE(4, 3, 2));
   ASSERT_NEAR(crl_tensor_get(crl_spec_high(x), (int64_t[]){3, 2, 1}), 3, 0);
-  crl_rng g = rng(30);
+  crl_rng g = seeded_rng(30);
   crl_tensor *r = crl_spec_rand(x, &g, 0, NULL);
   assert_shape(r, CRL_SHAPE(4, 3, 2));
   assert_true(crl_spec_is_in(x, r));
@@ -639,7 +633,7 @@ static void test_lifetime(void **state) {
       crl_spec_retain(crl_spec_bounded(CRL_FLOAT64, CRL_SHAPE(3), -1, 1));
   crl_spec_bounded(CRL_FLOAT64, CRL_SHAPE(3), -1, 1); /* freed by the scope */
   crl_scope_end();
-  crl_rng g = rng(1);
+  crl_rng g = seeded_rng(1);
   crl_tensor *t = crl_spec_rand(kept, &g, 0, NULL);
   assert_true(crl_spec_is_in(kept, t));
   crl_spec_release(kept);

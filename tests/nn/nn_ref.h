@@ -93,6 +93,39 @@ static inline double *ref_mlp_elu(crl_td *p, const char *prefix, int nlin,
   return cur;
 }
 
+/* A TorchRL ConvNet under `prefix`: Conv2d layers at even indices 0, 2, ...,
+ * 2*(nconv-1) with the given strides and paddings, ELU after each.
+ * x [B, C, H, W] -> returns a malloc'ed [B, *c, *h, *w]. */
+static inline double *ref_convnet_elu(crl_td *p, const char *prefix, int nconv,
+                                      const int *strides, const int *pads,
+                                      const double *x, int64_t B, int64_t C,
+                                      int64_t H, int64_t W, int64_t *c,
+                                      int64_t *h, int64_t *w) {
+  double *cur = NULL;
+  for (int l = 0; l < nconv; l++) {
+    char kw[64], kb[64];
+    snprintf(kw, sizeof kw, "%s/%d/weight", prefix, 2 * l);
+    snprintf(kb, sizeof kb, "%s/%d/bias", prefix, 2 * l);
+    crl_tensor *wt = ref_param(p, kw), *bt = ref_param(p, kb);
+    int64_t k = wt->shape[2];
+    int64_t oh = (H + 2 * pads[l] - k) / strides[l] + 1;
+    int64_t ow = (W + 2 * pads[l] - k) / strides[l] + 1;
+    double *y = malloc(sizeof(double) * (size_t)(B * wt->shape[0] * oh * ow));
+    ref_conv2d(cur ? cur : x, B, C, H, W, wt, bt, strides[l], pads[l], y, &oh,
+               &ow);
+    C = wt->shape[0];
+    H = oh;
+    W = ow;
+    ref_elu(y, B * C * H * W);
+    free(cur);
+    cur = y;
+  }
+  *c = C;
+  *h = H;
+  *w = W;
+  return cur;
+}
+
 /* Values of a tensor as a malloc'ed double array. */
 static inline double *ref_values(const crl_tensor *t) {
   double *v = malloc(sizeof(double) * (size_t)(t->numel ? t->numel : 1));

@@ -2,13 +2,6 @@
  * squashing, lazy in_channels, gradients through float64 parameters. */
 #include "test_util.h"
 
-static void set_values(crl_tensor *t, const double *v) {
-  crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  crl_no_grad_end();
-}
-
 static void test_convnet_defaults(void **state) {
   (void)state;
   crl_rng g;

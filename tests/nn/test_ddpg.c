@@ -6,12 +6,6 @@
 
 #include "nn_ref.h"
 
-static crl_rng rng(uint64_t seed) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  return g;
-}
-
 static void expect_shape(crl_td *p, const char *key, int nd,
                          const int64_t *shape) {
   crl_tensor *t = crl_td_find(p, key);
@@ -35,15 +29,20 @@ static void expect_last_layer(crl_td *p, const char *w, const char *b,
   if (mb > scale / 2) fail_msg("'%s': max |b| %g for scale %g", b, mb, scale);
 }
 
+static crl_tensor *qcall(crl_module *m, crl_td *p, crl_tensor *obs,
+                         crl_tensor *act) {
+  crl_tensor *y = NULL;
+  crl_tensor *xs[2] = {obs, act};
+  if (crl_module_forward(m, p, 2, xs, 1, &y)) return NULL;
+  return y;
+}
+
 static crl_td *g_params;
 static crl_tensor *actor_fn(crl_tensor **in, void *ctx) {
   return crl_module_call(ctx, g_params, in[0]);
 }
 static crl_tensor *qnet_fn(crl_tensor **in, void *ctx) {
-  crl_tensor *y = NULL;
-  crl_tensor *xs[2] = {in[0], in[1]};
-  if (crl_module_forward(ctx, g_params, 2, xs, 1, &y)) return NULL;
-  return y;
+  return qcall(ctx, g_params, in[0], in[1]);
 }
 static crl_tensor *cnn_actor_fn(crl_tensor **in, void *ctx) {
   crl_tensor *y[2] = {NULL, NULL};
@@ -53,20 +52,12 @@ static crl_tensor *cnn_actor_fn(crl_tensor **in, void *ctx) {
   return crl_cat(2, ts, -1); /* both outputs */
 }
 
-static crl_tensor *qcall(crl_module *m, crl_td *p, crl_tensor *obs,
-                         crl_tensor *act) {
-  crl_tensor *y = NULL;
-  crl_tensor *xs[2] = {obs, act};
-  if (crl_module_forward(m, p, 2, xs, 1, &y)) return NULL;
-  return y;
-}
-
 /* ---- MLP actor
  * ---------------------------------------------------------------- */
 
 static void test_mlp_actor(void **state) {
   (void)state;
-  crl_rng g = rng(1);
+  crl_rng g = seeded_rng(1);
   crl_module *m = crl_ddpg_mlp_actor_new(3, 2, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DdpgMlpActor");
@@ -84,7 +75,7 @@ static void test_mlp_actor(void **state) {
   double m0 = max_abs(crl_td_get(p, "mlp/0/weight"));
   assert_true(m0 <= 1 / sqrt(3.0) && m0 > 0.5 / sqrt(3.0));
   /* forward: batch dims [2, 3] against the reference */
-  crl_rng gx = rng(2);
+  crl_rng gx = seeded_rng(2);
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 3, 3));
   crl_tensor *a = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(a);
@@ -106,7 +97,7 @@ static void test_mlp_actor(void **state) {
 
 static void test_mlp_actor_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(3);
+  crl_rng g = seeded_rng(3);
   crl_module *m = crl_ddpg_mlp_actor_new(2, 2, &g);
   ref_fill_params(crl_module_params(m), 0.1, 4);
   const char *grad[] = {"mlp/0/weight", "mlp/2/bias", "mlp/4/weight", NULL};
@@ -122,7 +113,7 @@ static void test_mlp_actor_gradcheck(void **state) {
 
 static void test_mlp_qnet(void **state) {
   (void)state;
-  crl_rng g = rng(5);
+  crl_rng g = seeded_rng(5);
   crl_module *m = crl_ddpg_mlp_qnet_new(3, 2, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DdpgMlpQNet");
@@ -168,7 +159,7 @@ static void test_mlp_qnet(void **state) {
                        2, 1e-6);
   /* random parameters against the reference, batch dims [2, 2] */
   ref_fill_params(p, 0.2, 6);
-  crl_rng gx = rng(7);
+  crl_rng gx = seeded_rng(7);
   obs = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 3));
   act = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 2));
   q = qcall(m, NULL, obs, act);
@@ -202,7 +193,7 @@ static void test_mlp_qnet(void **state) {
 
 static void test_mlp_qnet_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(8);
+  crl_rng g = seeded_rng(8);
   crl_module *m = crl_ddpg_mlp_qnet_new(2, 2, &g);
   ref_fill_params(crl_module_params(m), 0.1, 9);
   const char *grad[] = {"mlp1/0/bias", "mlp2/0/bias", "mlp2/2/weight", NULL};
@@ -216,7 +207,7 @@ static void test_mlp_qnet_gradcheck(void **state) {
 
 static void test_functional(void **state) {
   (void)state;
-  crl_rng g = rng(12);
+  crl_rng g = seeded_rng(12);
   crl_module *m = crl_ddpg_mlp_qnet_new(3, 1, &g);
   crl_module *m2 = crl_ddpg_mlp_qnet_new(3, 1, &g);
   crl_td *own = crl_td_clone(crl_module_params(m));
@@ -243,40 +234,13 @@ static void test_functional(void **state) {
 /* ---- CNN nets
  * ---------------------------------------------------------------- */
 
-/* Reference ConvNet of the DDPG CNN nets under "convnet": kernels 8-4-3,
- * strides 4-2-1, paddings 0-0-1, ELU. [B, C, H, W] -> [B, C3, H3, W3]. */
-static double *ref_convnet(crl_td *p, const double *x, int64_t B, int64_t C,
-                           int64_t H, int64_t W, int64_t *c3, int64_t *h3,
-                           int64_t *w3) {
-  static const int s[3] = {4, 2, 1}, pad[3] = {0, 0, 1};
-  double *cur = NULL;
-  int64_t c = C, h = H, w = W;
-  for (int l = 0; l < 3; l++) {
-    char kw[64], kb[64];
-    snprintf(kw, sizeof kw, "convnet/%d/weight", 2 * l);
-    snprintf(kb, sizeof kb, "convnet/%d/bias", 2 * l);
-    crl_tensor *wt = ref_param(p, kw), *bt = ref_param(p, kb);
-    int64_t k = wt->shape[2];
-    int64_t oh = (h + 2 * pad[l] - k) / s[l] + 1;
-    int64_t ow = (w + 2 * pad[l] - k) / s[l] + 1;
-    double *y = malloc(sizeof(double) * (size_t)(B * wt->shape[0] * oh * ow));
-    ref_conv2d(cur ? cur : x, B, c, h, w, wt, bt, s[l], pad[l], y, &oh, &ow);
-    c = wt->shape[0];
-    h = oh;
-    w = ow;
-    ref_elu(y, B * c * h * w);
-    free(cur);
-    cur = y;
-  }
-  *c3 = c;
-  *h3 = h;
-  *w3 = w;
-  return cur;
-}
+/* The DDPG CNN nets' ConvNet ("convnet"): kernels 8-4-3, strides 4-2-1,
+ * paddings 0-0-1, ELU. */
+static const int cnn_strides[3] = {4, 2, 1}, cnn_pads[3] = {0, 0, 1};
 
 static void test_cnn_actor(void **state) {
   (void)state;
-  crl_rng g = rng(20);
+  crl_rng g = seeded_rng(20);
   crl_module *m = crl_ddpg_cnn_actor_new(2, 3, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DdpgCnnActor");
@@ -290,7 +254,7 @@ static void test_cnn_actor(void **state) {
   expect_last_layer(p, "mlp/4/weight", "mlp/4/bias", 6e-4);
   assert_null(crl_td_find(p, "mlp/0/weight")); /* lazy */
   /* 28 x 24 images: 6 x 5 -> 2 x 1 -> 2 x 1 (padding 1): 128 features */
-  crl_rng gx = rng(21);
+  crl_rng gx = seeded_rng(21);
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 28, 24));
   crl_tensor *y[2] = {NULL, NULL};
   CRL_CHECK_OK(crl_module_forward(m, NULL, 1, &x, 2, y));
@@ -301,7 +265,8 @@ static void test_cnn_actor(void **state) {
   CRL_CHECK_OK(crl_module_forward(m, NULL, 1, &x, 2, y));
   double *xv = ref_values(x);
   int64_t c3, h3, w3, na;
-  double *hid = ref_convnet(p, xv, 2, 2, 28, 24, &c3, &h3, &w3);
+  double *hid = ref_convnet_elu(p, "convnet", 3, cnn_strides, cnn_pads, xv, 2,
+                                2, 28, 24, &c3, &h3, &w3);
   assert_int_equal(c3 * h3 * w3, 128);
   assert_tensor_values(y[1], hid, 256, 1e-5);
   double *e = ref_mlp_elu(p, "mlp", 3, false, hid, 2, &na);
@@ -320,7 +285,7 @@ static void test_cnn_actor(void **state) {
 
 static void test_cnn_qnet(void **state) {
   (void)state;
-  crl_rng g = rng(30);
+  crl_rng g = seeded_rng(30);
   crl_module *m = crl_ddpg_cnn_qnet_new(1, 2, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DdpgCnnQNet");
@@ -333,7 +298,7 @@ static void test_cnn_qnet(void **state) {
   expect_last_layer(p, "mlp/4/weight", "mlp/4/bias", 6e-4);
   ref_fill_params(p, 0.1, 31);
   /* 36 x 28: 8 x 6 -> 3 x 2 -> 3 x 2, averaged to 128 features */
-  crl_rng gx = rng(32);
+  crl_rng gx = seeded_rng(32);
   crl_tensor *obs = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 1, 36, 28));
   crl_tensor *act = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2));
   crl_tensor *q = qcall(m, NULL, obs, act);
@@ -341,7 +306,8 @@ static void test_cnn_qnet(void **state) {
   assert_shape(q, CRL_SHAPE(2, 1));
   double *ov = ref_values(obs), *av = ref_values(act);
   int64_t c3, h3, w3, n;
-  double *f = ref_convnet(p, ov, 2, 1, 36, 28, &c3, &h3, &w3);
+  double *f = ref_convnet_elu(p, "convnet", 3, cnn_strides, cnn_pads, ov, 2, 1,
+                              36, 28, &c3, &h3, &w3);
   assert_int_equal(c3, 128);
   assert_int_equal(h3 * w3, 6);
   double cat[2 * 130];
@@ -371,7 +337,7 @@ static void test_cnn_qnet(void **state) {
 
 static void test_cnn_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(40);
+  crl_rng g = seeded_rng(40);
   crl_module *a = crl_ddpg_cnn_actor_new(1, 2, &g);
   crl_tensor *x0 = crl_zeros(CRL_FLOAT32, CRL_SHAPE(1, 1, 20, 20));
   crl_tensor *y[2];

@@ -5,16 +5,6 @@
 
 static const double LOG_SQRT_2PI = 0.91893853320467274178;
 
-/* A tensor of dtype dt from doubles. */
-static crl_tensor *tens(crl_dtype dt, int ndim, const int64_t *shape,
-                        const double *v) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  if (!t) return NULL;
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  return t;
-}
-
 static double normal_lp(double x, double m, double s) {
   double z = (x - m) / s;
   return -0.5 * z * z - log(s) - LOG_SQRT_2PI;
@@ -28,9 +18,9 @@ static void check_normal_values(crl_dtype dt, int event_dims, double tol) {
   const double loc[6] = {0.0, 1.5, -2.0, 0.3, -0.7, 4.0};
   const double scale[3] = {1.0, 0.25, 3.0};
   const double val[6] = {0.5, 1.0, 1.0, -0.3, -0.7, 10.0};
-  crl_tensor *l = tens(dt, CRL_SHAPE(2, 3), loc);
-  crl_tensor *s = tens(dt, CRL_SHAPE(3), scale);
-  crl_tensor *v = tens(dt, CRL_SHAPE(2, 3), val);
+  crl_tensor *l = tensor_from_doubles(dt, CRL_SHAPE(2, 3), loc);
+  crl_tensor *s = tensor_from_doubles(dt, CRL_SHAPE(3), scale);
+  crl_tensor *v = tensor_from_doubles(dt, CRL_SHAPE(2, 3), val);
   crl_dist *d = crl_normal_new(l, s, event_dims);
   CRL_CHECK_PTR(d);
   int nd;
@@ -115,8 +105,9 @@ static void test_normal_sample_stats(void **state) {
   const int64_t N = 40000;
   const double loc[2] = {1.5, -2.0}, scale[2] = {0.5, 3.0};
   crl_tensor *l =
-      crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(2), loc), 2, (int64_t[]){N, 2});
-  crl_tensor *s = tens(CRL_FLOAT32, CRL_SHAPE(2), scale);
+      crl_expand(tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(2), loc), 2,
+                 (int64_t[]){N, 2});
+  crl_tensor *s = tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(2), scale);
   crl_dist *d = crl_normal_new(l, s, 1);
   CRL_CHECK_PTR(d);
   crl_rng g;
@@ -296,7 +287,7 @@ static crl_tensor *delta_rsample_fn(crl_tensor **in, void *ctx) {
 static void test_delta(void **state) {
   (void)state;
   const double p[6] = {0.5, -1.0, 2.0, 3.0, 0.0, -4.0};
-  crl_tensor *param = tens(CRL_FLOAT64, CRL_SHAPE(2, 3), p);
+  crl_tensor *param = tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2, 3), p);
   crl_dist *d = crl_delta_new(param, 1);
   CRL_CHECK_PTR(d);
   assert_string_equal(crl_dist_name(d), "Delta");
@@ -308,12 +299,14 @@ static void test_delta(void **state) {
   assert_true(x->data != param->data); /* a copy, not the parameter */
   /* log_prob: 0 where the whole event matches, -inf elsewhere */
   double v[6] = {0.5, -1.0, 2.0 + 1e-9, 3.0, 0.0, -4.1};
-  crl_tensor *lp = crl_dist_log_prob(d, tens(CRL_FLOAT64, CRL_SHAPE(2, 3), v));
+  crl_tensor *lp = crl_dist_log_prob(
+      d, tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2, 3), v));
   CRL_CHECK_PTR(lp);
   assert_shape(lp, CRL_SHAPE(2));
   assert_tensor_values(lp, (double[]){0.0, -INFINITY}, 2, 0);
   crl_dist *d0 = crl_delta_new(param, 0);
-  lp = crl_dist_log_prob(d0, tens(CRL_FLOAT64, CRL_SHAPE(2, 3), v));
+  lp = crl_dist_log_prob(d0,
+                         tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2, 3), v));
   assert_tensor_values(lp, (double[]){0, 0, 0, 0, 0, -INFINITY}, 6, 0);
   crl_tensor *h = crl_dist_entropy(d, NULL, 0);
   assert_shape(h, CRL_SHAPE(2));
@@ -350,7 +343,7 @@ static void test_categorical_closed_forms(void **state) {
   for (int dti = 0; dti < 2; dti++) {
     crl_dtype dt = dti ? CRL_FLOAT32 : CRL_FLOAT64;
     double tol = dti ? 1e-5 : 1e-12;
-    crl_tensor *logits = tens(dt, CRL_SHAPE(2, 4), lg);
+    crl_tensor *logits = tensor_from_doubles(dt, CRL_SHAPE(2, 4), lg);
     crl_dist *d = crl_categorical_new(logits);
     CRL_CHECK_PTR(d);
     int nd;
@@ -361,7 +354,7 @@ static void test_categorical_closed_forms(void **state) {
     ref_log_softmax(lg + 4, 4, ls + 4);
     /* value [3, 2] broadcast against batch [2] */
     const double vi[6] = {0, 3, 2, 1, 3, 0};
-    crl_tensor *v = tens(CRL_INT64, CRL_SHAPE(3, 2), vi);
+    crl_tensor *v = tensor_from_doubles(CRL_INT64, CRL_SHAPE(3, 2), vi);
     crl_tensor *lp = crl_dist_log_prob(d, v);
     CRL_CHECK_PTR(lp);
     assert_shape(lp, CRL_SHAPE(3, 2));
@@ -370,7 +363,8 @@ static void test_categorical_closed_forms(void **state) {
       e[i] = ls[(i % 2) * 4 + (int)vi[i]];
     assert_tensor_values(lp, e, 6, tol);
     /* a masked category has log-prob -inf */
-    crl_tensor *v2 = tens(CRL_INT32, CRL_SHAPE(2), (double[]){1, 2});
+    crl_tensor *v2 =
+        tensor_from_doubles(CRL_INT32, CRL_SHAPE(2), (double[]){1, 2});
     lp = crl_dist_log_prob(d, v2);
     CRL_CHECK_PTR(lp);
     assert_tensor_values(lp, (double[]){ls[1], -INFINITY}, 2, tol);
@@ -407,8 +401,8 @@ static void test_categorical_sampling(void **state) {
   ref_log_softmax(lg, 4, p);
   for (int i = 0; i < 4; i++)
     p[i] = exp(p[i]);
-  crl_tensor *logits =
-      crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(4), lg), 2, (int64_t[]){N, 4});
+  crl_tensor *logits = crl_expand(
+      tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(4), lg), 2, (int64_t[]){N, 4});
   crl_rng g;
   crl_rng_seed(&g, 11);
   /* Categorical: indices */
@@ -441,7 +435,8 @@ static void test_categorical_sampling(void **state) {
   }
   chi_square_check(c2, p, 4, N, 21.1);
   /* a masked category is never drawn */
-  crl_tensor *ml = tens(CRL_FLOAT64, CRL_SHAPE(3), (double[]){0, -INFINITY, 0});
+  crl_tensor *ml = tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(3),
+                                       (double[]){0, -INFINITY, 0});
   crl_tensor *mx = crl_dist_sample(
       crl_categorical_new(crl_expand(ml, 2, (int64_t[]){1000, 3})), &g);
   CRL_CHECK_PTR(mx);
@@ -476,12 +471,12 @@ static crl_tensor *onehot_mean_fn(crl_tensor **in, void *ctx) {
 static void test_categorical_gradients(void **state) {
   (void)state;
   crl_tensor *in[1] = {randn_leaf64(7, CRL_SHAPE(3, 4))};
-  crl_tensor *v =
-      tens(CRL_INT64, CRL_SHAPE(2, 3), (double[]){0, 3, 2, 1, 1, 0});
+  crl_tensor *v = tensor_from_doubles(CRL_INT64, CRL_SHAPE(2, 3),
+                                      (double[]){0, 3, 2, 1, 1, 0});
   CRL_CHECK_OK(crl_gradcheck(cat_log_prob_fn, in, 1, v, 1e-6, 1e-6, 1e-4));
   CRL_CHECK_OK(crl_gradcheck(cat_entropy_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
   double oh[12] = {0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1};
-  crl_tensor *ov = tens(CRL_FLOAT64, CRL_SHAPE(3, 4), oh);
+  crl_tensor *ov = tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(3, 4), oh);
   CRL_CHECK_OK(crl_gradcheck(onehot_log_prob_fn, in, 1, ov, 1e-6, 1e-6, 1e-4));
   CRL_CHECK_OK(crl_gradcheck(onehot_entropy_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
   CRL_CHECK_OK(crl_gradcheck(onehot_mean_fn, in, 1, NULL, 1e-6, 1e-6, 1e-4));
@@ -497,11 +492,11 @@ static void test_one_hot_categorical(void **state) {
   assert_string_equal(crl_dist_name(o), "OneHotCategorical");
   assert_int_equal(crl_dist_event_ndim(o), 1);
   /* log_prob(one-hot) = Categorical log_prob(index) */
-  crl_tensor *ov =
-      tens(CRL_FLOAT32, CRL_SHAPE(2, 3), (double[]){0, 1, 0, 0, 0, 1});
+  crl_tensor *ov = tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(2, 3),
+                                       (double[]){0, 1, 0, 0, 0, 1});
   crl_tensor *lp = crl_dist_log_prob(o, ov);
-  crl_tensor *lc =
-      crl_dist_log_prob(c, tens(CRL_INT64, CRL_SHAPE(2), (double[]){1, 2}));
+  crl_tensor *lc = crl_dist_log_prob(
+      c, tensor_from_doubles(CRL_INT64, CRL_SHAPE(2), (double[]){1, 2}));
   CRL_CHECK_PTR(lp);
   CRL_CHECK_PTR(lc);
   assert_shape(lp, CRL_SHAPE(2));
@@ -528,8 +523,8 @@ static void test_one_hot_categorical(void **state) {
   }
   crl_rng_seed(&g, 3);
   assert_true(crl_equal(r, crl_dist_sample(o, &g)));
-  crl_tensor *w = tens(CRL_FLOAT64, CRL_SHAPE(2, 3),
-                       (double[]){0.3, -1.0, 2.0, 0.5, 1.5, -0.7});
+  crl_tensor *w = tensor_from_doubles(
+      CRL_FLOAT64, CRL_SHAPE(2, 3), (double[]){0.3, -1.0, 2.0, 0.5, 1.5, -0.7});
   CRL_CHECK_OK(crl_backward(crl_sum(crl_mul(r, w), 0, NULL, false), NULL));
   crl_tensor *g1 = crl_clone(logits->grad);
   crl_zero_grad(logits);
@@ -547,7 +542,8 @@ static void test_categorical_errors(void **state) {
   crl_tensor *logits = crl_zeros(CRL_FLOAT32, CRL_SHAPE(2, 3));
   crl_dist *d = crl_categorical_new(logits);
   CRL_CHECK_PTR(d);
-  crl_tensor *v = tens(CRL_INT64, CRL_SHAPE(2), (double[]){0, 3});
+  crl_tensor *v =
+      tensor_from_doubles(CRL_INT64, CRL_SHAPE(2), (double[]){0, 3});
   assert_null(crl_dist_log_prob(d, v));
   assert_int_equal(crl_last_error_code(), CRL_EINDEX);
   CRL_ASSERT_ERR_HAS("dist_log_prob(Categorical): value 3 (element 1) is "

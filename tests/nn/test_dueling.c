@@ -5,12 +5,6 @@
 
 #include "nn_ref.h"
 
-static crl_rng rng(uint64_t seed) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  return g;
-}
-
 static void expect_shape(crl_td *p, const char *key, int nd,
                          const int64_t *shape) {
   crl_tensor *t = crl_td_find(p, key);
@@ -48,7 +42,7 @@ static double *ref_dueling(crl_td *p, const double *features, int64_t B,
 
 static void test_mlp_defaults(void **state) {
   (void)state;
-  crl_rng g = rng(1);
+  crl_rng g = seeded_rng(1);
   crl_module *m = crl_dueling_mlp_dqnet_new(4, 6, 0, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DuelingMlpDQNet");
@@ -80,7 +74,7 @@ static void test_mlp_defaults(void **state) {
   }
   crl_td_keys_free(&k);
   /* the same generator state gives the same network */
-  crl_rng g2 = rng(1);
+  crl_rng g2 = seeded_rng(1);
   crl_module *m2 = crl_dueling_mlp_dqnet_new(4, 6, 0, &g2);
   assert_true(crl_td_equal(p, crl_module_params(m2)));
 }
@@ -89,7 +83,7 @@ static void test_mlp_defaults(void **state) {
  * bias), whatever the input. */
 static void test_mlp_hand(void **state) {
   (void)state;
-  crl_rng g = rng(2);
+  crl_rng g = seeded_rng(2);
   crl_module *m = crl_dueling_mlp_dqnet_new(2, 3, 2, &g);
   CRL_CHECK_PTR(m);
   crl_td *p = crl_module_params(m);
@@ -124,13 +118,13 @@ static void test_mlp_hand(void **state) {
 
 static void test_mlp_reference(void **state) {
   (void)state;
-  crl_rng g = rng(3);
+  crl_rng g = seeded_rng(3);
   crl_module *m = crl_dueling_mlp_dqnet_new(3, 4, 5, &g);
   CRL_CHECK_PTR(m);
   crl_td *p = crl_module_params(m);
   ref_fill_params(p, 0.8, 7); /* biases non-zero too */
   /* leading batch dims [2, 3] */
-  crl_rng gx = rng(4);
+  crl_rng gx = seeded_rng(4);
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 3, 3));
   crl_tensor *q = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(q);
@@ -160,7 +154,7 @@ static crl_tensor *func_fn(crl_tensor **in, void *ctx) {
 
 static void test_mlp_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(5);
+  crl_rng g = seeded_rng(5);
   crl_module *m = crl_dueling_mlp_dqnet_new(3, 3, 4, &g);
   ref_fill_params(crl_module_params(m), 0.7, 9);
   const char *grad[] = {"features/0/weight",  "features/4/bias",
@@ -182,7 +176,7 @@ static void test_mlp_gradcheck(void **state) {
 
 static void test_functional(void **state) {
   (void)state;
-  crl_rng g = rng(7);
+  crl_rng g = seeded_rng(7);
   crl_module *m = crl_dueling_mlp_dqnet_new(3, 2, 4, &g);
   crl_module *m2 = crl_dueling_mlp_dqnet_new(3, 2, 4, &g);
   crl_td *own = crl_td_clone(crl_module_params(m));
@@ -216,36 +210,9 @@ static void test_functional(void **state) {
 /* ---- CNN variant
  * --------------------------------------------------------------- */
 
-/* Reference features of TorchRL's default dueling ConvNet: [B, C, H, W] ->
- * [B, 64 * H3 * W3]. */
-static double *ref_cnn_features(crl_td *p, const double *x, int64_t B,
-                                int64_t C, int64_t H, int64_t W, int64_t *nf) {
-  static const int k[3] = {8, 4, 3}, s[3] = {4, 2, 1};
-  double *cur = NULL;
-  int64_t c = C, h = H, w = W;
-  for (int l = 0; l < 3; l++) {
-    char kw[64], kb[64];
-    snprintf(kw, sizeof kw, "features/%d/weight", 2 * l);
-    snprintf(kb, sizeof kb, "features/%d/bias", 2 * l);
-    crl_tensor *wt = ref_param(p, kw), *bt = ref_param(p, kb);
-    assert_int_equal(wt->shape[2], k[l]);
-    int64_t oh = (h - k[l]) / s[l] + 1, ow = (w - k[l]) / s[l] + 1;
-    double *y = malloc(sizeof(double) * (size_t)(B * wt->shape[0] * oh * ow));
-    ref_conv2d(cur ? cur : x, B, c, h, w, wt, bt, s[l], 0, y, &oh, &ow);
-    c = wt->shape[0];
-    h = oh;
-    w = ow;
-    ref_elu(y, B * c * h * w);
-    free(cur);
-    cur = y;
-  }
-  *nf = c * h * w;
-  return cur;
-}
-
 static void test_cnn(void **state) {
   (void)state;
-  crl_rng g = rng(11);
+  crl_rng g = seeded_rng(11);
   crl_module *m = crl_dueling_cnn_dqnet_new(1, 3, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "DuelingCnnDQNet");
@@ -258,7 +225,7 @@ static void test_cnn(void **state) {
   /* heads are lazy until the image size is known */
   assert_null(crl_td_find(p, "advantage/0/weight"));
   /* [3, 2] leading dims, 1 x 44 x 40 images: 64 x 2 x 1 features */
-  crl_rng gx = rng(12);
+  crl_rng gx = seeded_rng(12);
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(3, 2, 1, 44, 40));
   crl_tensor *q = crl_module_call(m, NULL, x);
   CRL_CHECK_PTR(q);
@@ -273,9 +240,12 @@ static void test_cnn(void **state) {
   ref_fill_params(p, 0.1, 13);
   q = crl_module_call(m, NULL, x);
   double *xv = ref_values(x);
-  int64_t nf, A;
-  double *f = ref_cnn_features(p, xv, 6, 1, 44, 40, &nf);
-  assert_int_equal(nf, 128);
+  int64_t c3, h3, w3, A;
+  /* TorchRL's default dueling ConvNet: kernels 8-4-3, strides 4-2-1 */
+  double *f =
+      ref_convnet_elu(p, "features", 3, (const int[]){4, 2, 1},
+                      (const int[]){0, 0, 0}, xv, 6, 1, 44, 40, &c3, &h3, &w3);
+  assert_int_equal(c3 * h3 * w3, 128);
   double *e = ref_dueling(p, f, 6, &A);
   assert_tensor_values(q, e, 18, 1e-4);
   free(xv);
@@ -293,7 +263,7 @@ static void test_cnn(void **state) {
 
 static void test_cnn_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(14);
+  crl_rng g = seeded_rng(14);
   crl_module *m = crl_dueling_cnn_dqnet_new(1, 2, &g);
   crl_tensor *x0 = crl_zeros(CRL_FLOAT32, CRL_SHAPE(1, 1, 36, 36));
   CRL_CHECK_PTR(crl_module_call(m, NULL, x0)); /* materialise the heads */

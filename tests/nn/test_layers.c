@@ -27,13 +27,6 @@ static crl_tensor *run_functional(crl_tensor **in, void *vctx) {
   return y;
 }
 
-static void set_values(crl_tensor *t, const double *v) {
-  crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  crl_no_grad_end();
-}
-
 /* ---- activations
  * --------------------------------------------------------------- */
 

@@ -4,13 +4,6 @@
 
 #include "test_util.h"
 
-static void set_values(crl_tensor *t, const double *v) {
-  crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  crl_no_grad_end();
-}
-
 static void assert_keys(crl_module *m, int n, const char *const *expect) {
   crl_td_keys k;
   CRL_CHECK_OK(crl_td_keys_get(crl_module_params(m), true, true, &k));

@@ -6,12 +6,6 @@
 
 #include "nn_ref.h"
 
-static crl_rng rng(uint64_t seed) {
-  crl_rng g;
-  crl_rng_seed(&g, seed);
-  return g;
-}
-
 static void expect_param(crl_td *p, const char *key, int nd,
                          const int64_t *shape, double bound) {
   crl_tensor *t = crl_td_find(p, key);
@@ -75,13 +69,6 @@ static void ref_lstm(crl_td *p, const double *x, const double *h,
   free(gh);
 }
 
-static void set_values(crl_tensor *t, const double *v) {
-  crl_no_grad_begin();
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  crl_no_grad_end();
-}
-
 static crl_tensor *gru(crl_module *m, crl_td *p, crl_tensor *x, crl_tensor *h) {
   crl_tensor *in[2] = {x, h}, *out = NULL;
   if (crl_module_forward(m, p, 2, in, 1, &out)) return NULL;
@@ -102,7 +89,7 @@ static int lstm(crl_module *m, crl_td *p, crl_tensor *x, crl_tensor *h,
 
 static void test_gru_params(void **state) {
   (void)state;
-  crl_rng g = rng(1);
+  crl_rng g = seeded_rng(1);
   crl_module *m = crl_gru_cell_new(5, 16, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "GRUCell");
@@ -128,7 +115,7 @@ static void test_gru_params(void **state) {
 /* Zero weights: the gates come from the biases alone. */
 static void test_gru_hand(void **state) {
   (void)state;
-  crl_rng g = rng(2);
+  crl_rng g = seeded_rng(2);
   crl_module *m = crl_gru_cell_new(2, 1, &g);
   crl_td *p = crl_module_params(m);
   set_values(crl_td_get(p, "weight_ih"), (double[]){0, 0, 0, 0, 0, 0});
@@ -162,11 +149,11 @@ static void test_gru_hand(void **state) {
 
 static void test_gru_reference(void **state) {
   (void)state;
-  crl_rng g = rng(3);
+  crl_rng g = seeded_rng(3);
   crl_module *m = crl_gru_cell_new(3, 4, &g);
   crl_td *p = crl_module_params(m);
   ref_fill_params(p, 1.0, 4);
-  crl_rng gx = rng(5);
+  crl_rng gx = seeded_rng(5);
   /* batch dims [2, 3] */
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 3, 3));
   crl_tensor *h = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 3, 4));
@@ -204,7 +191,7 @@ static void test_gru_reference(void **state) {
 
 static void test_gru_errors(void **state) {
   (void)state;
-  crl_rng g = rng(6);
+  crl_rng g = seeded_rng(6);
   crl_module *m = crl_gru_cell_new(3, 4, &g);
   crl_tensor *x = crl_zeros(CRL_FLOAT32, CRL_SHAPE(2, 3));
   assert_null(gru(m, NULL, crl_zeros(CRL_FLOAT32, CRL_SHAPE(2, 5)),
@@ -245,7 +232,7 @@ static const char *const all_params[] = {"weight_ih", "weight_hh", "bias_ih",
 
 static void test_gru_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(7);
+  crl_rng g = seeded_rng(7);
   crl_module *m = crl_gru_cell_new(3, 2, &g);
   ref_fill_params(crl_module_params(m), 0.9, 8);
   g_params = ref_params64(m, all_params);
@@ -282,7 +269,7 @@ static void test_gru_gradcheck(void **state) {
 
 static void test_lstm_params(void **state) {
   (void)state;
-  crl_rng g = rng(20);
+  crl_rng g = seeded_rng(20);
   crl_module *m = crl_lstm_cell_new(3, 9, &g);
   CRL_CHECK_PTR(m);
   assert_string_equal(crl_module_name(m), "LSTMCell");
@@ -299,7 +286,7 @@ static void test_lstm_params(void **state) {
 
 static void test_lstm_hand(void **state) {
   (void)state;
-  crl_rng g = rng(21);
+  crl_rng g = seeded_rng(21);
   crl_module *m = crl_lstm_cell_new(1, 1, &g);
   crl_td *p = crl_module_params(m);
   /* gates i, f, g, o */
@@ -321,11 +308,11 @@ static void test_lstm_hand(void **state) {
 
 static void test_lstm_reference(void **state) {
   (void)state;
-  crl_rng g = rng(22);
+  crl_rng g = seeded_rng(22);
   crl_module *m = crl_lstm_cell_new(4, 3, &g);
   crl_td *p = crl_module_params(m);
   ref_fill_params(p, 1.0, 23);
-  crl_rng gx = rng(24);
+  crl_rng gx = seeded_rng(24);
   crl_tensor *x = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 4));
   crl_tensor *h = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 3));
   crl_tensor *c = crl_randn(&gx, CRL_FLOAT32, CRL_SHAPE(2, 2, 3));
@@ -378,7 +365,7 @@ static crl_tensor *lstm_unroll_fn(crl_tensor **in, void *ctx) {
 
 static void test_lstm_gradcheck(void **state) {
   (void)state;
-  crl_rng g = rng(25);
+  crl_rng g = seeded_rng(25);
   crl_module *m = crl_lstm_cell_new(2, 3, &g);
   ref_fill_params(crl_module_params(m), 0.9, 26);
   g_params = ref_params64(m, all_params);

@@ -19,26 +19,6 @@ static const char *tpath(const char *name) {
   return buf[k];
 }
 
-static void write_bytes(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(p, 1, n, f), n);
-  fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc((size_t)len + 1);
-  assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return b;
-}
-
 /* A file: 8-byte length of the header padded with spaces to `pad` bytes
  * (0: no padding), the header, then data. */
 static void write_st(const char *path, const char *hdr, size_t pad,
@@ -50,7 +30,7 @@ static void write_st(const char *path, const char *hdr, size_t pad,
   memcpy(b + 8, hdr, hl);
   memset(b + 8 + hl, ' ', n - hl);
   if (ndata) memcpy(b + 8 + n, data, ndata);
-  write_bytes(path, b, 8 + n + ndata);
+  write_file_bytes(path, b, 8 + n + ndata);
   free(b);
 }
 
@@ -149,7 +129,7 @@ static void test_writer_bytes(void **state) {
   CRL_CHECK_OK(crl_td_set(td, "l", crl_from_array(CRL_INT64, 0, NULL, &l)));
   CRL_CHECK_OK(crl_td_save_safetensors(td, tpath("w.safetensors")));
   size_t n;
-  unsigned char *b = read_bytes(tpath("w.safetensors"), &n);
+  unsigned char *b = read_file_bytes(tpath("w.safetensors"), &n);
   const char *hdr =
       "{\"__metadata__\":{\"format\":\"pt\"},"
       "\"n/b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[16,17]},"
@@ -197,7 +177,7 @@ static void test_handmade_file(void **state) {
       0x05, 0, 0, 0, 0, 0, 0, 0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
       0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xc0, 1, 0, 1};
   assert_int_equal(sizeof file, 8 + 208 + 27);
-  write_bytes(tpath("hand.safetensors"), file, sizeof file);
+  write_file_bytes(tpath("hand.safetensors"), file, sizeof file);
   crl_td *td = crl_td_load_safetensors(tpath("hand.safetensors"));
   CRL_CHECK_PTR(td);
   crl_tensor *c = crl_td_get(td, "b/c"), *a = crl_td_get(td, "a"),
@@ -297,18 +277,18 @@ static void test_rejections(void **state) {
   unsigned char b[16] = {0};
   b[0] = 0x01;
   b[4] = 0x01; /* 2^32 + 1 */
-  write_bytes(tpath("bad.safetensors"), b, 16);
+  write_file_bytes(tpath("bad.safetensors"), b, 16);
   assert_null(crl_td_load_safetensors(tpath("bad.safetensors")));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS("exceeds the 100 MB limit");
   memset(b, 0, sizeof b);
   b[0] = 9; /* 9 bytes of header, 8 present */
   memcpy(b + 8, "{}      ", 8);
-  write_bytes(tpath("bad.safetensors"), b, 16);
+  write_file_bytes(tpath("bad.safetensors"), b, 16);
   assert_null(crl_td_load_safetensors(tpath("bad.safetensors")));
   CRL_ASSERT_ERR_HAS("header length 9 runs past the end of the file (16 "
                      "bytes)");
-  write_bytes(tpath("bad.safetensors"), b, 5);
+  write_file_bytes(tpath("bad.safetensors"), b, 5);
   assert_null(crl_td_load_safetensors(tpath("bad.safetensors")));
   CRL_ASSERT_ERR_HAS("the file is 5 bytes, shorter than the 8-byte header");
   /* a missing file is an I/O error naming it */
@@ -332,10 +312,10 @@ static void test_fuzz(void **state) {
   crl_td *td = sample_td();
   CRL_CHECK_OK(crl_td_save_safetensors(td, tpath("f.safetensors")));
   size_t n;
-  unsigned char *good = read_bytes(tpath("f.safetensors"), &n);
+  unsigned char *good = read_file_bytes(tpath("f.safetensors"), &n);
   unsigned char *b = malloc(n);
   for (size_t len = 0; len < n; len++) {
-    write_bytes(tpath("g.safetensors"), good, len);
+    write_file_bytes(tpath("g.safetensors"), good, len);
     crl_scope_begin();
     crl_td *t = crl_td_load_safetensors(tpath("g.safetensors"));
     if (t) fail_msg("truncation to %zu bytes loaded", len);
@@ -349,7 +329,7 @@ static void test_fuzz(void **state) {
     for (size_t f = 0; f < sizeof flips; f++) {
       memcpy(b, good, n);
       b[pos] ^= flips[f];
-      write_bytes(tpath("g.safetensors"), b, n);
+      write_file_bytes(tpath("g.safetensors"), b, n);
       crl_scope_begin();
       crl_td *t = crl_td_load_safetensors(tpath("g.safetensors"));
       if (t) {
@@ -368,7 +348,7 @@ static void test_fuzz(void **state) {
   unsigned char *c = malloc(n + 3);
   memcpy(c, good, n);
   memset(c + n, 0, 3);
-  write_bytes(tpath("g.safetensors"), c, n + 3);
+  write_file_bytes(tpath("g.safetensors"), c, n + 3);
   assert_null(crl_td_load_safetensors(tpath("g.safetensors")));
   CRL_ASSERT_ERR_HAS("3 trailing bytes");
   free(c);
@@ -381,7 +361,7 @@ static void test_save_errors(void **state) {
   crl_td *td = sample_td();
   CRL_CHECK_OK(crl_td_save_safetensors(td, tpath("keep.safetensors")));
   size_t n0;
-  unsigned char *before = read_bytes(tpath("keep.safetensors"), &n0);
+  unsigned char *before = read_file_bytes(tpath("keep.safetensors"), &n0);
   /* a reserved key: rejected before anything is written */
   crl_td *bad = crl_td_new(0, NULL);
   CRL_CHECK_OK(
@@ -397,7 +377,7 @@ static void test_save_errors(void **state) {
                    CRL_EKEY);
   CRL_ASSERT_ERR_HAS("not valid UTF-8");
   size_t n1;
-  unsigned char *after = read_bytes(tpath("keep.safetensors"), &n1);
+  unsigned char *after = read_file_bytes(tpath("keep.safetensors"), &n1);
   assert_int_equal(n0, n1);
   assert_memory_equal(before, after, n0);
   free(before);
@@ -487,7 +467,7 @@ static void test_module_load(void **state) {
   CRL_ASSERT_ERR_HAS("no entry for parameter 'sub/b' (shape [3])");
   assert_true(crl_td_equal(snap, crl_module_params(dst)));
   /* a corrupt file */
-  write_bytes(tpath("m3.safetensors"), "xx", 2);
+  write_file_bytes(tpath("m3.safetensors"), "xx", 2);
   assert_int_equal(crl_module_load_safetensors(dst, tpath("m3.safetensors")),
                    CRL_EFORMAT);
   assert_true(crl_td_equal(snap, crl_module_params(dst)));

@@ -6,17 +6,6 @@
 #include "nn/dist_internal.h"
 #include "test_util.h"
 
-static const double LOG_SQRT_2PI = 0.91893853320467274178;
-
-static crl_tensor *tens(crl_dtype dt, int ndim, const int64_t *shape,
-                        const double *v) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  if (!t) return NULL;
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, v[i]);
-  return t;
-}
-
 static double normal_lp(double x, double m, double s) {
   double z = (x - m) / s;
   return -0.5 * z * z - log(s) - LOG_SQRT_2PI;
@@ -104,11 +93,13 @@ static void check_tanh_values(crl_dtype dt, int ev, double lo, double hi,
     yv[i] = mid + half * tv[i];
     e[i] = tanh_lp_ref(yv[i], loc[i], scale[i % 3], lo, hi);
   }
-  crl_dist *d = crl_tanh_normal_new(tens(dt, CRL_SHAPE(2, 3), loc),
-                                    tens(dt, CRL_SHAPE(3), scale), lo, hi, ev);
+  crl_dist *d = crl_tanh_normal_new(
+      tensor_from_doubles(dt, CRL_SHAPE(2, 3), loc),
+      tensor_from_doubles(dt, CRL_SHAPE(3), scale), lo, hi, ev);
   CRL_CHECK_PTR(d);
   assert_string_equal(crl_dist_name(d), "TanhNormal");
-  crl_tensor *lp = crl_dist_log_prob(d, tens(dt, CRL_SHAPE(2, 3), yv));
+  crl_tensor *lp =
+      crl_dist_log_prob(d, tensor_from_doubles(dt, CRL_SHAPE(2, 3), yv));
   CRL_CHECK_PTR(lp);
   if (ev) {
     e[0] = e[0] + e[1] + e[2];
@@ -144,7 +135,8 @@ static void test_tanh_normal_near_bounds(void **state) {
   crl_dist *d = crl_tanh_normal_new(l, s, -2, 3, 0);
   CRL_CHECK_PTR(d);
   const double y[6] = {3 - 1e-13, 3, -2, -2 + 1e-13, 4, -7};
-  crl_tensor *lp = crl_dist_log_prob(d, tens(CRL_FLOAT64, CRL_SHAPE(6), y));
+  crl_tensor *lp =
+      crl_dist_log_prob(d, tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(6), y));
   CRL_CHECK_PTR(lp);
   for (int i = 0; i < 6; i++)
     if (!isfinite(crl_tensor_get_flat(lp, i)))
@@ -159,13 +151,14 @@ static void test_tanh_normal_near_bounds(void **state) {
       crl_tanh_normal_new(crl_zeros(CRL_FLOAT32, CRL_SHAPE(3)),
                           crl_ones(CRL_FLOAT32, CRL_SHAPE(3)), -1, 1, 1);
   crl_tensor *lp32 = crl_dist_log_prob(
-      d32, tens(CRL_FLOAT32, CRL_SHAPE(3),
-                (double[]){1.0, (double)nextafterf(1.0f, 0.0f), -1.0}));
+      d32, tensor_from_doubles(
+               CRL_FLOAT32, CRL_SHAPE(3),
+               (double[]){1.0, (double)nextafterf(1.0f, 0.0f), -1.0}));
   CRL_CHECK_PTR(lp32);
   assert_true(isfinite(crl_tensor_get_flat(lp32, 0)));
   /* integer values are converted */
   crl_tensor *lpi = crl_dist_log_prob(
-      d32, tens(CRL_INT64, CRL_SHAPE(3), (double[]){0, 1, 0}));
+      d32, tensor_from_doubles(CRL_INT64, CRL_SHAPE(3), (double[]){0, 1, 0}));
   CRL_CHECK_PTR(lpi);
   assert_true(isfinite(crl_tensor_get_flat(lpi, 0)));
 }
@@ -176,9 +169,9 @@ static void test_tanh_normal_rsample_cache(void **state) {
    * very tensor uses the pre-tanh x (exact even where tanh saturates) */
   const double loc[3] = {0.1, 20.0, -20.0}, scale[3] = {0.5, 0.1, 0.1};
   double lo = -1, hi = 3, half = 2, mid = 1;
-  crl_dist *d =
-      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(3), loc),
-                          tens(CRL_FLOAT64, CRL_SHAPE(3), scale), lo, hi, 0);
+  crl_dist *d = crl_tanh_normal_new(
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(3), loc),
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(3), scale), lo, hi, 0);
   crl_rng g;
   crl_rng_seed(&g, 17);
   crl_tensor *y = crl_dist_rsample(d, &g);
@@ -226,9 +219,10 @@ static void test_tanh_normal_sampling_entropy(void **state) {
   const double loc[2] = {0.5, -1.0}, scale[2] = {0.8, 1.5};
   double lo = -2, hi = 3, half = 2.5, mid = 0.5;
   crl_tensor *l =
-      crl_expand(tens(CRL_FLOAT32, CRL_SHAPE(2), loc), 2, (int64_t[]){N, 2});
-  crl_dist *d =
-      crl_tanh_normal_new(l, tens(CRL_FLOAT32, CRL_SHAPE(2), scale), lo, hi, 1);
+      crl_expand(tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(2), loc), 2,
+                 (int64_t[]){N, 2});
+  crl_dist *d = crl_tanh_normal_new(
+      l, tensor_from_doubles(CRL_FLOAT32, CRL_SHAPE(2), scale), lo, hi, 1);
   crl_rng g;
   crl_rng_seed(&g, 8);
   crl_tensor *y = crl_dist_sample(d, &g);
@@ -251,9 +245,9 @@ static void test_tanh_normal_sampling_entropy(void **state) {
   }
   /* Monte-Carlo entropy (event_dims 0) against the integral
    * H = H(Normal) + log(half) + E[log(1 - tanh(x)^2)] */
-  crl_dist *d0 =
-      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
-                          tens(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 0);
+  crl_dist *d0 = crl_tanh_normal_new(
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2), loc),
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 0);
   crl_tensor *h = crl_dist_entropy(d0, &g, 50000);
   CRL_CHECK_PTR(h);
   assert_shape(h, CRL_SHAPE(2));
@@ -265,9 +259,9 @@ static void test_tanh_normal_sampling_entropy(void **state) {
     ASSERT_NEAR(crl_tensor_get_flat(h, c), ref, 0.02);
   }
   /* with event_dims 1 it sums over the event */
-  crl_dist *d1 =
-      crl_tanh_normal_new(tens(CRL_FLOAT64, CRL_SHAPE(2), loc),
-                          tens(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 1);
+  crl_dist *d1 = crl_tanh_normal_new(
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2), loc),
+      tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2), scale), lo, hi, 1);
   crl_tensor *h1 = crl_dist_entropy(d1, &g, 50000);
   assert_int_equal(h1->ndim, 0);
   ASSERT_NEAR(crl_item(h1),
@@ -345,9 +339,9 @@ static void test_tanh_normal_float32_gradients(void **state) {
   double grads[2][3][4];
   for (int k = 0; k < 2; k++) {
     crl_dtype dt = k ? CRL_FLOAT32 : CRL_FLOAT64;
-    crl_tensor *l = tens(dt, CRL_SHAPE(4), loc),
-               *s = tens(dt, CRL_SHAPE(4), scale);
-    crl_tensor *v = tens(dt, CRL_SHAPE(4), y);
+    crl_tensor *l = tensor_from_doubles(dt, CRL_SHAPE(4), loc),
+               *s = tensor_from_doubles(dt, CRL_SHAPE(4), scale);
+    crl_tensor *v = tensor_from_doubles(dt, CRL_SHAPE(4), y);
     crl_set_requires_grad(l, true);
     crl_set_requires_grad(s, true);
     crl_set_requires_grad(v, true);
@@ -416,7 +410,7 @@ static crl_tensor *tanh_delta_rsample_fn(crl_tensor **in, void *ctx) {
 static void test_tanh_delta(void **state) {
   (void)state;
   const double p[4] = {0.3, -2.0, 40.0, 0.0};
-  crl_tensor *param = tens(CRL_FLOAT64, CRL_SHAPE(2, 2), p);
+  crl_tensor *param = tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2, 2), p);
   crl_dist *d = crl_tanh_delta_new(param, -3, 1, 1);
   CRL_CHECK_PTR(d);
   assert_string_equal(crl_dist_name(d), "TanhDelta");
@@ -495,7 +489,8 @@ static void test_truncated_normal_closed_forms(void **state) {
     assert_string_equal(crl_dist_name(d), "TruncatedNormal");
     double w = c->hi - c->lo;
     double v[2] = {c->lo + 0.3 * w, c->lo + 0.9 * w};
-    crl_tensor *lp = crl_dist_log_prob(d, tens(CRL_FLOAT64, CRL_SHAPE(2), v));
+    crl_tensor *lp =
+        crl_dist_log_prob(d, tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2), v));
     CRL_CHECK_PTR(lp);
     for (int i = 0; i < 2; i++)
       ASSERT_NEAR(crl_tensor_get_flat(lp, i),
@@ -512,7 +507,8 @@ static void test_truncated_normal_closed_forms(void **state) {
     ASSERT_NEAR(crl_tensor_get_flat(crl_dist_mode(d), 0), mo, 1e-15);
     /* outside the support: -inf */
     lp = crl_dist_log_prob(
-        d, tens(CRL_FLOAT64, CRL_SHAPE(2), (double[]){c->lo - 1e-9, c->hi}));
+        d, tensor_from_doubles(CRL_FLOAT64, CRL_SHAPE(2),
+                               (double[]){c->lo - 1e-9, c->hi}));
     assert_true(crl_tensor_get_flat(lp, 0) == -INFINITY);
     assert_true(isfinite(crl_tensor_get_flat(lp, 1)));
   }

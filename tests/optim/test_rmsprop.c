@@ -1,31 +1,7 @@
 /* RMSprop against torch's update written out as a plain double loop
  * (alpha, eps, weight decay, centered, momentum and their combinations),
  * a hand-computed first step, defaults, state and errors. */
-#include "test_util.h"
-
-static crl_tensor *param(crl_dtype dt, int64_t n, const double *v) {
-  crl_tensor *p = crl_zeros(dt, CRL_SHAPE(n));
-  for (int64_t i = 0; i < n; i++)
-    crl_tensor_set_flat(p, i, v[i]);
-  crl_set_requires_grad(p, true);
-  return p;
-}
-
-static void set_grad(crl_tensor *p, const double *g) {
-  crl_tensor *t = crl_zeros(p->dtype, p->ndim, p->shape);
-  for (int64_t i = 0; i < p->numel; i++)
-    crl_tensor_set_flat(t, i, g[i]);
-  crl_tensor_release(p->grad);
-  p->grad = crl_tensor_retain(t);
-}
-
-static void assert_close(const crl_tensor *t, const double *ref, double tol) {
-  for (int64_t i = 0; i < t->numel; i++) {
-    double v = crl_tensor_get_flat(t, i);
-    if (!(fabs(v - ref[i]) <= tol * (1 + fabs(ref[i]))))
-      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v, ref[i]);
-  }
-}
+#include "optim_test_util.h"
 
 /* torch.optim.RMSprop, one step, in double. */
 static void rms_ref(double *p, const double *grad, double *sq, double *buf,

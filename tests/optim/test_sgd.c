@@ -3,35 +3,9 @@
  * long parameters (vector body + tail); the shared optimizer object:
  * zero_grad, NULL grads skipped (and their step count kept), lr and step
  * accessors, state access, and creation/step errors. */
-#include "test_util.h"
+#include "optim_test_util.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static crl_tensor *param(crl_dtype dt, int64_t n, const double *v) {
-  crl_tensor *p = crl_zeros(dt, CRL_SHAPE(n));
-  for (int64_t i = 0; i < n; i++)
-    crl_tensor_set_flat(p, i, v[i]);
-  crl_set_requires_grad(p, true);
-  return p;
-}
-
-/* Give p a gradient (replacing any). */
-static void set_grad(crl_tensor *p, const double *g) {
-  crl_tensor *t = crl_zeros(p->dtype, p->ndim, p->shape);
-  for (int64_t i = 0; i < p->numel; i++)
-    crl_tensor_set_flat(t, i, g[i]);
-  crl_tensor_release(p->grad);
-  p->grad = crl_tensor_retain(t);
-}
-
-static void assert_close(const crl_tensor *t, const double *ref, double tol) {
-  for (int64_t i = 0; i < t->numel; i++) {
-    double v = crl_tensor_get_flat(t, i);
-    double e = tol * (1 + fabs(ref[i]));
-    if (!(fabs(v - ref[i]) <= e))
-      fail_msg("element %lld = %.12g, expected %.12g", (long long)i, v, ref[i]);
-  }
-}
 
 /* torch.optim.SGD, one step, in double. buf is the momentum buffer; t the
  * parameter's step count (1 first). */

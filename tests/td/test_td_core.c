@@ -2,28 +2,7 @@
  * order, errors, printing. */
 #include <stdlib.h>
 
-#include "test_util.h"
-
-static crl_tensor *seq(crl_dtype dt, int ndim, const int64_t *shape,
-                       double base) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, base + (double)i);
-  return t;
-}
-
-static void keys_are(const crl_td *td, bool nested, bool leaves_only,
-                     const char *want) {
-  crl_td_keys k;
-  CRL_CHECK_OK(crl_td_keys_get(td, nested, leaves_only, &k));
-  char got[512] = "";
-  for (int i = 0; i < k.n; i++) {
-    if (i) strcat(got, ",");
-    strcat(got, k.keys[i]);
-  }
-  crl_td_keys_free(&k);
-  if (strcmp(got, want) != 0) fail_msg("keys '%s', expected '%s'", got, want);
-}
+#include "td_test_util.h"
 
 static void test_new_and_batch(void **state) {
   (void)state;
@@ -56,7 +35,7 @@ static void test_set_get(void **state) {
   CRL_CHECK_OK(crl_td_set(td, "a", a2));
   assert_ptr_equal(crl_td_get(td, "a"), a2);
   assert_int_equal(a->refcount, 1);
-  keys_are(td, false, false, "a,b");
+  td_keys_are(td, false, false, "a,b");
   /* find does not set an error */
   crl_clear_error();
   assert_null(crl_td_find(td, "zz"));
@@ -85,11 +64,11 @@ static void test_nested(void **state) {
   assert_true(crl_td_contains(td, "next/deep/x"));
   assert_false(crl_td_contains(td, "next/deep/y"));
   assert_false(crl_td_contains(td, "obs/x"));
-  keys_are(td, false, false, "obs,next");
-  keys_are(td, true, false,
-           "obs,next,next/obs,next/reward,next/deep,"
-           "next/deep/x");
-  keys_are(td, true, true, "obs,next/obs,next/reward,next/deep/x");
+  td_keys_are(td, false, false, "obs,next");
+  td_keys_are(td, true, false,
+              "obs,next,next/obs,next/reward,next/deep,"
+              "next/deep/x");
+  td_keys_are(td, true, true, "obs,next/obs,next/reward,next/deep/x");
   /* key_at */
   crl_tensor *t;
   crl_td *sub;
@@ -180,7 +159,7 @@ static void test_set_errors(void **state) {
   assert_int_equal(crl_td_set(td, "/a", good), CRL_EKEY);
   assert_int_equal(crl_td_set(td, "a/", good), CRL_EKEY);
   assert_int_equal(crl_td_set(NULL, "a", good), CRL_EINVAL);
-  keys_are(td, true, false, "obs,next,next/obs");
+  td_keys_are(td, true, false, "obs,next,next/obs");
 }
 
 static void test_missing_key_lists_present(void **state) {
@@ -238,13 +217,13 @@ static void test_del(void **state) {
   CRL_CHECK_OK(crl_td_set(td, "n/x", t));
   CRL_CHECK_OK(crl_td_set(td, "n/y", t));
   CRL_CHECK_OK(crl_td_del(td, "b"));
-  keys_are(td, true, false, "a,c,n,n/x,n/y");
+  td_keys_are(td, true, false, "a,c,n,n/x,n/y");
   CRL_CHECK_OK(crl_td_del(td, "n/x"));
-  keys_are(td, true, false, "a,c,n,n/y");
+  td_keys_are(td, true, false, "a,c,n,n/y");
   CRL_CHECK_OK(crl_td_del(td, "n"));
-  keys_are(td, true, false, "a,c");
+  td_keys_are(td, true, false, "a,c");
   CRL_CHECK_OK(crl_td_set(td, "b", t));
-  keys_are(td, false, false, "a,c,b");
+  td_keys_are(td, false, false, "a,c,b");
   assert_int_equal(t->refcount, 4); /* scope + a, c, b */
 }
 

@@ -1,27 +1,7 @@
 /* Indexing TensorDicts over batch dims (src/td/td_index.c). */
 #include <stdlib.h>
 
-#include "test_util.h"
-
-static crl_tensor *seq(crl_dtype dt, int ndim, const int64_t *shape,
-                       double base) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, base + (double)i);
-  return t;
-}
-
-static void batch_is(const crl_td *td, int ndim, const int64_t *b) {
-  char x[160], y[160];
-  bool ok = crl_td_batch_ndim(td) == ndim;
-  for (int i = 0; ok && i < ndim; i++)
-    ok = crl_td_batch_size(td)[i] == b[i];
-  if (!ok)
-    fail_msg("batch size %s, expected %s",
-             crl_shape_str(crl_td_batch_ndim(td), crl_td_batch_size(td), x,
-                           sizeof x),
-             crl_shape_str(ndim, b, y, sizeof y));
-}
+#include "td_test_util.h"
 
 static crl_tensor *i64(int ndim, const int64_t *shape, const int64_t *v) {
   return crl_from_array(CRL_INT64, ndim, shape, v);
@@ -37,13 +17,6 @@ static crl_td *fixture(void) {
   CRL_CHECK_OK(crl_td_set(n, "c", seq(CRL_INT64, CRL_SHAPE(4, 3, 2), 1000)));
   CRL_CHECK_OK(crl_td_set_td(td, "n", n));
   return td;
-}
-
-static void shares(crl_tensor *view, crl_tensor *orig, int64_t vflat,
-                   int64_t oflat) {
-  assert_ptr_equal(view->storage, orig->storage);
-  crl_tensor_set_flat(view, vflat, -777);
-  ASSERT_NEAR(crl_tensor_get_flat(orig, oflat), -777, 0);
 }
 
 static void test_index_int(void **state) {

@@ -1,7 +1,7 @@
 /* step_mdp (TorchRL semantics) and flatten_keys / unflatten_keys. */
 #include <stdlib.h>
 
-#include "test_util.h"
+#include "td_test_util.h"
 
 /* The example of torchrl.envs.utils.step_mdp's docstring, with batch [3]:
  * root: done, reward, extra, next{done, reward, obs}, obs, action. */
@@ -42,19 +42,6 @@ static mdp_fixture make_fixture(void) {
   return f;
 }
 
-/* Assert the top-level keys of td are exactly `want` (in order). */
-static void assert_keys(const crl_td *td, bool nested, const char *want) {
-  crl_td_keys k;
-  CRL_CHECK_OK(crl_td_keys_get(td, nested, true, &k));
-  char got[512] = "";
-  for (int i = 0; i < k.n; i++) {
-    if (i) strcat(got, ",");
-    strcat(got, k.keys[i]);
-  }
-  crl_td_keys_free(&k);
-  if (strcmp(got, want) != 0) fail_msg("keys '%s', expected '%s'", got, want);
-}
-
 static void test_defaults(void **state) {
   (void)state;
   mdp_fixture f = make_fixture();
@@ -62,7 +49,7 @@ static void test_defaults(void **state) {
   CRL_CHECK_PTR(out);
   /* TorchRL: done, extra, obs (reward and action dropped; done/obs from
    * next). Root order first, then new keys of next. */
-  assert_keys(out, true, "done,extra,obs");
+  td_keys_are(out, true, true, "done,extra,obs");
   assert_int_equal(crl_td_batch_ndim(out), 1);
   assert_int_equal(crl_td_batch_size(out)[0], 3);
   /* views: the very tensors of the input */
@@ -73,7 +60,7 @@ static void test_defaults(void **state) {
   CRL_CHECK_OK(crl_tensor_set_flat(crl_td_get(out, "obs"), 1, -7));
   ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(f.td, "next/obs"), 1), -7, 0);
   /* the input is unchanged structurally */
-  assert_keys(f.td, true,
+  td_keys_are(f.td, true, true,
               "done,reward,extra,next/done,next/reward,next/obs,"
               "obs,action");
 }
@@ -87,7 +74,7 @@ static void test_options(void **state) {
                             .exclude_action = true};
   crl_td *out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "extra,obs");
+  td_keys_are(out, true, true, "extra,obs");
 
   o = (crl_step_mdp_options){.keep_other = true,
                              .exclude_reward = false,
@@ -95,7 +82,7 @@ static void test_options(void **state) {
                              .exclude_action = true};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "done,reward,extra,obs");
+  td_keys_are(out, true, true, "done,reward,extra,obs");
   assert_ptr_equal(crl_td_get(out, "reward"), f.nreward); /* from next */
 
   o = (crl_step_mdp_options){.keep_other = true,
@@ -104,7 +91,7 @@ static void test_options(void **state) {
                              .exclude_action = false};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "done,extra,obs,action");
+  td_keys_are(out, true, true, "done,extra,obs,action");
   assert_ptr_equal(crl_td_get(out, "action"), f.action);
 
   o = (crl_step_mdp_options){.keep_other = false,
@@ -113,7 +100,7 @@ static void test_options(void **state) {
                              .exclude_action = true};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "done,obs");
+  td_keys_are(out, true, true, "done,obs");
 
   /* keep_other false but action kept: only the action of the root */
   o = (crl_step_mdp_options){.keep_other = false,
@@ -122,7 +109,7 @@ static void test_options(void **state) {
                              .exclude_action = false};
   out = crl_td_step_mdp(f.td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "action,done,reward,obs");
+  td_keys_are(out, true, true, "action,done,reward,obs");
   assert_ptr_equal(crl_td_get(out, "reward"), f.nreward);
 }
 
@@ -140,14 +127,14 @@ static void test_terminated_truncated(void **state) {
   CRL_CHECK_OK(crl_td_set(td, "next/reward", x));
   crl_td *out = crl_td_step_mdp(td, NULL);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "observation,terminated,done,truncated");
+  td_keys_are(out, true, true, "observation,terminated,done,truncated");
   crl_step_mdp_options o = {.keep_other = true,
                             .exclude_reward = true,
                             .exclude_done = true,
                             .exclude_action = true};
   out = crl_td_step_mdp(td, &o);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "observation");
+  td_keys_are(out, true, true, "observation");
 }
 
 /* Nested entries are merged key by key into new nested TensorDicts; empty
@@ -169,7 +156,7 @@ static void test_nested(void **state) {
   CRL_CHECK_OK(crl_td_set_td(td, "next/wide", wide));
   crl_td *out = crl_td_step_mdp(td, NULL);
   CRL_CHECK_PTR(out);
-  assert_keys(out, true, "agents/obs,agents/hidden,wide/w");
+  td_keys_are(out, true, true, "agents/obs,agents/hidden,wide/w");
   assert_ptr_equal(crl_td_get(out, "agents/obs"), na);
   assert_ptr_equal(crl_td_get(out, "agents/hidden"), h);
   assert_false(crl_td_contains(out, "scratch"));
@@ -181,7 +168,7 @@ static void test_nested(void **state) {
   assert_int_equal(crl_td_batch_ndim(ow), 2);
   assert_int_equal(crl_td_batch_size(ow)[1], 4);
   /* the input's nested TensorDict was not modified by the merge */
-  assert_keys(crl_td_get_td(td, "agents"), false, "obs,hidden");
+  td_keys_are(crl_td_get_td(td, "agents"), false, true, "obs,hidden");
   assert_ptr_equal(crl_td_get(td, "agents/obs"), a);
 }
 
@@ -199,7 +186,7 @@ static void test_chain(void **state) {
     CRL_CHECK_OK(crl_td_set(td, "next/reward", nx));
     td = crl_td_step_mdp(td, NULL);
     CRL_CHECK_PTR(td);
-    assert_keys(td, true, "x");
+    td_keys_are(td, true, true, "x");
   }
   ASSERT_NEAR(crl_tensor_get_flat(crl_td_get(td, "x"), 0), 7.5, 0);
 }
@@ -229,7 +216,7 @@ static void test_errors(void **state) {
   assert_int_equal(crl_last_error_code(), CRL_ESHAPE);
   CRL_ASSERT_ERR_HAS("'b' of shape [2]");
   CRL_ASSERT_ERR_HAS("[2, 3]");
-  assert_keys(td2, true, "sub/a,next/sub/b");
+  td_keys_are(td2, true, true, "sub/a,next/sub/b");
 }
 
 /* ---- flatten / unflatten ------------------------------------------------- */
@@ -250,23 +237,23 @@ static void test_flatten_roundtrip(void **state) {
 
   crl_td *flat = crl_td_flatten_keys(td, NULL); /* default "." */
   CRL_CHECK_PTR(flat);
-  assert_keys(flat, false, "a,next.obs.pos,next.done,wide.d");
+  td_keys_are(flat, false, true, "a,next.obs.pos,next.done,wide.d");
   assert_ptr_equal(crl_td_get(flat, "next.obs.pos"), b); /* no copy */
   assert_ptr_equal(crl_td_get(flat, "wide.d"), d);
 
   crl_td *back = crl_td_unflatten_keys(flat, ".");
   CRL_CHECK_PTR(back);
-  assert_keys(back, true, "a,next/obs/pos,next/done,wide/d");
+  td_keys_are(back, true, true, "a,next/obs/pos,next/done,wide/d");
   assert_ptr_equal(crl_td_get(back, "next/obs/pos"), b);
   assert_ptr_equal(crl_td_get(back, "a"), a);
 
   /* a multi-character separator */
   flat = crl_td_flatten_keys(td, "__");
   CRL_CHECK_PTR(flat);
-  assert_keys(flat, false, "a,next__obs__pos,next__done,wide__d");
+  td_keys_are(flat, false, true, "a,next__obs__pos,next__done,wide__d");
   back = crl_td_unflatten_keys(flat, "__");
   CRL_CHECK_PTR(back);
-  assert_keys(back, true, "a,next/obs/pos,next/done,wide/d");
+  td_keys_are(back, true, true, "a,next/obs/pos,next/done,wide/d");
 
   /* unflatten merges split keys with existing nested TensorDicts and keeps
    * a nested TensorDict's own batch size */
@@ -276,13 +263,13 @@ static void test_flatten_roundtrip(void **state) {
   CRL_CHECK_OK(crl_td_set_td(mixed, "w.v", wide));
   back = crl_td_unflatten_keys(mixed, ".");
   CRL_CHECK_PTR(back);
-  assert_keys(back, true, "next/x,next/y/z,w/v/d");
+  td_keys_are(back, true, true, "next/x,next/y/z,w/v/d");
   crl_td *v = crl_td_get_td(back, "w/v");
   CRL_CHECK_PTR(v);
   assert_int_equal(crl_td_batch_ndim(v), 2);
   assert_ptr_not_equal(v, wide);
   /* input untouched */
-  assert_keys(mixed, true, "next.x,next/y.z,w.v/d");
+  td_keys_are(mixed, true, true, "next.x,next/y.z,w.v/d");
 }
 
 static void test_flatten_errors(void **state) {
@@ -333,8 +320,8 @@ static void test_flatten_errors(void **state) {
   assert_null(crl_td_unflatten_keys(u5, "."));
   CRL_ASSERT_ERR_HAS("empty component");
   /* inputs unchanged */
-  assert_keys(u, false, "a,a.b");
-  assert_keys(td, true, "a.b,a/b");
+  td_keys_are(u, false, true, "a,a.b");
+  td_keys_are(td, true, true, "a.b,a/b");
 }
 
 int main(void) {

@@ -47,27 +47,6 @@ static char *pjoin(const tmpdir *d, const char *rel) {
   return b;
 }
 
-static void *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("short read %s", path);
-  fclose(f);
-  b[n] = 0;
-  *len = (size_t)n;
-  return b;
-}
-
-static void write_file(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (!f) fail_msg("cannot create %s", path);
-  if (fwrite(data, 1, len, f) != len) fail_msg("short write %s", path);
-  fclose(f);
-}
-
 /* ---- a TensorDict holding every dtype ---------------------------------- */
 
 static crl_tensor *filled(crl_dtype dt, int ndim, const int64_t *shape,
@@ -219,7 +198,7 @@ static void test_batch_scalar_td(void **state) {
 static void check_npy(const char *path, const char *descr, const char *shape,
                       const crl_tensor *vals) {
   size_t len;
-  unsigned char *b = read_file(path, &len);
+  unsigned char *b = read_file_bytes(path, &len);
   assert_true(len >= 10);
   assert_memory_equal(b, "\x93NUMPY", 6); /* magic */
   assert_int_equal(b[6], 1);              /* version 1.0 */
@@ -455,17 +434,17 @@ static void test_corrupt_meta(void **state) {
   crl_td *td = make_td();
   CRL_CHECK_OK(crl_td_memmap_(td, d.path));
   size_t len;
-  char *text = read_file(meta, &len);
-  write_file(meta, text, len / 2);
+  char *text = read_file_bytes(meta, &len);
+  write_file_bytes(meta, text, len / 2);
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   CRL_ASSERT_ERR_HAS(meta);
   CRL_ASSERT_ERR_HAS("not valid JSON");
   CRL_ASSERT_ERR_HAS("line");
-  write_file(meta, "[1, 2]", 6);
+  write_file_bytes(meta, "[1, 2]", 6);
   assert_null(crl_td_load_memmap(d.path, false));
   CRL_ASSERT_ERR_HAS("top level is not an object");
-  write_file(meta, "", 0);
+  write_file_bytes(meta, "", 0);
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   free(text);
@@ -489,7 +468,7 @@ static void test_corrupt_npy(void **state) {
   /* a missing .npy */
   char *u8 = pjoin(&d, "next/obs/u8.npy");
   size_t len;
-  unsigned char *orig = read_file(u8, &len);
+  unsigned char *orig = read_file_bytes(u8, &len);
   assert_int_equal(unlink(u8), 0);
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
@@ -500,14 +479,14 @@ static void test_corrupt_npy(void **state) {
   /* truncated data, truncated header, empty file, garbage */
   size_t cuts[] = {len - 1, 64, 9, 3, 0};
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-    write_file(u8, orig, cuts[i]);
+    write_file_bytes(u8, orig, cuts[i]);
     crl_clear_error();
     assert_null(crl_td_load_memmap(d.path, false));
     assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
     CRL_ASSERT_ERR_HAS(u8);
     CRL_ASSERT_ERR_HAS("entry 'next/obs/u8'");
   }
-  write_file(u8, orig, len - 1);
+  write_file_bytes(u8, orig, len - 1);
   assert_null(crl_td_load_memmap(d.path, true));
   CRL_ASSERT_ERR_HAS("truncated");
   /* a header that claims more than the file holds */
@@ -515,7 +494,7 @@ static void test_corrupt_npy(void **state) {
   memcpy(bad, orig, len);
   bad[8] = 0xff;
   bad[9] = 0x7f;
-  write_file(u8, bad, len);
+  write_file_bytes(u8, bad, len);
   assert_null(crl_td_load_memmap(d.path, false));
   assert_int_equal(crl_last_error_code(), CRL_EFORMAT);
   /* a valid .npy of another shape or dtype in place of the right one */
@@ -529,7 +508,7 @@ static void test_corrupt_npy(void **state) {
   assert_null(crl_td_load_memmap(d.path, false));
   CRL_ASSERT_ERR_HAS("int32 of shape [3, 4] but");
   /* restored: loads again */
-  write_file(u8, orig, len);
+  write_file_bytes(u8, orig, len);
   crl_td *back = crl_td_load_memmap(d.path, false);
   CRL_CHECK_PTR(back);
   assert_same_td(back, td);
@@ -588,7 +567,7 @@ static void test_memmap_errors(void **state) {
   crl_td *td = make_td();
   crl_tensor *f32 = crl_td_get(td, "f32");
   /* the folder is a file */
-  write_file(pjoin(&d, "file"), "x", 1);
+  write_file_bytes(pjoin(&d, "file"), "x", 1);
   assert_int_equal(crl_td_memmap_(td, pjoin(&d, "file")), CRL_EIO);
   CRL_ASSERT_ERR_HAS("td_memmap_");
   CRL_ASSERT_ERR_HAS("file");

@@ -1,27 +1,7 @@
 /* Whole-TensorDict operations (src/td/td_ops.c). */
 #include <stdlib.h>
 
-#include "test_util.h"
-
-static crl_tensor *seq(crl_dtype dt, int ndim, const int64_t *shape,
-                       double base) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, base + (double)i);
-  return t;
-}
-
-static void keys_are(const crl_td *td, const char *want) {
-  crl_td_keys k;
-  CRL_CHECK_OK(crl_td_keys_get(td, true, false, &k));
-  char got[512] = "";
-  for (int i = 0; i < k.n; i++) {
-    if (i) strcat(got, ",");
-    strcat(got, k.keys[i]);
-  }
-  crl_td_keys_free(&k);
-  if (strcmp(got, want) != 0) fail_msg("keys '%s', expected '%s'", got, want);
-}
+#include "td_test_util.h"
 
 /* batch [2]: obs [2,3] f32 (0..5), action [2] i64 (10,11),
  * next/obs [2,3] f32 (20..25), next/reward [2,1] f64 (30,31) */
@@ -41,7 +21,7 @@ static void test_clone(void **state) {
   crl_td *td = fixture();
   crl_td *c = crl_td_clone(td);
   CRL_CHECK_PTR(c);
-  keys_are(c, "obs,action,next,next/obs,next/reward");
+  td_keys_are(c, true, false, "obs,action,next,next/obs,next/reward");
   assert_true(crl_td_equal(td, c));
   assert_ptr_not_equal(crl_td_get(c, "next/obs")->storage,
                        crl_td_get(td, "next/obs")->storage);
@@ -73,8 +53,9 @@ static void test_update(void **state) {
   CRL_CHECK_OK(crl_td_set(src, "hidden/h", h));
   crl_tensor *old_nobs = crl_td_get(dst, "next/obs");
   CRL_CHECK_OK(crl_td_update(dst, src));
-  keys_are(dst, "obs,action,next,next/obs,next/reward,next/done,hidden,"
-                "hidden/h");
+  td_keys_are(dst, true, false,
+              "obs,action,next,next/obs,next/reward,next/done,hidden,"
+              "hidden/h");
   assert_ptr_equal(crl_td_get(dst, "action"), a); /* shared, replaced */
   assert_ptr_equal(crl_td_get(dst, "next/reward"), r);
   assert_ptr_equal(crl_td_get(dst, "next/obs"), old_nobs); /* merged */
@@ -103,8 +84,9 @@ static void test_update(void **state) {
   CRL_ASSERT_ERR_HAS("'obs'");
   /* update with itself is a no-op */
   CRL_CHECK_OK(crl_td_update(dst, dst));
-  keys_are(dst, "obs,action,next,next/obs,next/reward,next/done,hidden,"
-                "hidden/h");
+  td_keys_are(dst, true, false,
+              "obs,action,next,next/obs,next/reward,next/done,hidden,"
+              "hidden/h");
 }
 
 static void test_copy_(void **state) {
@@ -190,14 +172,14 @@ static void test_select_exclude(void **state) {
   const char *k1[] = {"next/reward", "obs"};
   crl_td *s = crl_td_select(td, 2, k1);
   CRL_CHECK_PTR(s);
-  keys_are(s, "obs,next,next/reward"); /* the input's order */
+  td_keys_are(s, true, false, "obs,next,next/reward"); /* the input's order */
   assert_ptr_equal(crl_td_get(s, "obs"), crl_td_get(td, "obs"));
   assert_ptr_equal(crl_td_get(s, "next/reward"), crl_td_get(td, "next/reward"));
   assert_int_equal(crl_td_batch_size(crl_td_get_td(s, "next"))[0], 2);
   /* the key of a nested TensorDict keeps all its entries */
   const char *k2[] = {"next"};
   crl_td *s2 = crl_td_select(td, 1, k2);
-  keys_are(s2, "next,next/obs,next/reward");
+  td_keys_are(s2, true, false, "next,next/obs,next/reward");
   /* changing the result's structure leaves the input alone */
   CRL_CHECK_OK(crl_td_del(s2, "next/obs"));
   assert_true(crl_td_contains(td, "next/obs"));
@@ -214,13 +196,14 @@ static void test_select_exclude(void **state) {
   const char *k4[] = {"next/obs", "action", "missing"};
   crl_td *e = crl_td_exclude(td, 3, k4);
   CRL_CHECK_PTR(e);
-  keys_are(e, "obs,next,next/reward");
+  td_keys_are(e, true, false, "obs,next,next/reward");
   assert_ptr_equal(crl_td_get(e, "next/reward"), crl_td_get(td, "next/reward"));
   const char *k5[] = {"next"};
-  keys_are(crl_td_exclude(td, 1, k5), "obs,action");
-  keys_are(crl_td_exclude(td, 0, NULL), "obs,action,next,next/obs,"
-                                        "next/reward");
-  keys_are(td, "obs,action,next,next/obs,next/reward");
+  td_keys_are(crl_td_exclude(td, 1, k5), true, false, "obs,action");
+  td_keys_are(crl_td_exclude(td, 0, NULL), true, false,
+              "obs,action,next,next/obs,"
+              "next/reward");
+  td_keys_are(td, true, false, "obs,action,next,next/obs,next/reward");
 }
 
 static void test_rename(void **state) {
@@ -228,16 +211,19 @@ static void test_rename(void **state) {
   crl_td *td = fixture();
   crl_tensor *obs = crl_td_get(td, "obs");
   CRL_CHECK_OK(crl_td_rename(td, "obs", "observation"));
-  keys_are(td, "action,next,next/obs,next/reward,observation");
+  td_keys_are(td, true, false, "action,next,next/obs,next/reward,observation");
   assert_ptr_equal(crl_td_get(td, "observation"), obs);
   CRL_CHECK_OK(crl_td_rename(td, "next/obs", "next/observation"));
-  keys_are(td, "action,next,next/reward,next/observation,observation");
+  td_keys_are(td, true, false,
+              "action,next,next/reward,next/observation,observation");
   CRL_CHECK_OK(crl_td_rename(td, "action", "agent/action"));
-  keys_are(td, "next,next/reward,next/observation,observation,agent,"
-               "agent/action");
+  td_keys_are(td, true, false,
+              "next,next/reward,next/observation,observation,agent,"
+              "agent/action");
   CRL_CHECK_OK(crl_td_rename(td, "next", "nxt"));
-  keys_are(td, "observation,agent,agent/action,nxt,nxt/reward,"
-               "nxt/observation");
+  td_keys_are(td, true, false,
+              "observation,agent,agent/action,nxt,nxt/reward,"
+              "nxt/observation");
   /* errors: missing, existing target, into itself, through a tensor */
   assert_int_equal(crl_td_rename(td, "nope", "x"), CRL_EKEY);
   CRL_ASSERT_ERR_HAS("'nope'");
@@ -245,8 +231,9 @@ static void test_rename(void **state) {
   CRL_ASSERT_ERR_HAS("exists");
   assert_int_equal(crl_td_rename(td, "nxt", "nxt/inner"), CRL_EKEY);
   assert_int_equal(crl_td_rename(td, "nxt/reward", "observation/r"), CRL_EKEY);
-  keys_are(td, "observation,agent,agent/action,nxt,nxt/reward,"
-               "nxt/observation");
+  td_keys_are(td, true, false,
+              "observation,agent,agent/action,nxt,nxt/reward,"
+              "nxt/observation");
   CRL_CHECK_OK(crl_td_rename(td, "observation", "observation"));
 }
 
@@ -277,7 +264,7 @@ static void test_apply(void **state) {
   crl_td *r = crl_td_apply(td, times2, &calls);
   CRL_CHECK_PTR(r);
   assert_int_equal(calls, 4);
-  keys_are(r, "obs,action,next,next/obs,next/reward");
+  td_keys_are(r, true, false, "obs,action,next,next/obs,next/reward");
   double w[6] = {40, 42, 44, 46, 48, 50};
   assert_tensor_values(crl_td_get(r, "next/obs"), w, 6, 0);
   assert_null(crl_td_apply(td, fail_on_int, NULL));

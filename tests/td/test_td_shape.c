@@ -2,39 +2,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "test_util.h"
-
-static crl_tensor *seq(crl_dtype dt, int ndim, const int64_t *shape,
-                       double base) {
-  crl_tensor *t = crl_empty(dt, ndim, shape);
-  for (int64_t i = 0; i < t->numel; i++)
-    crl_tensor_set_flat(t, i, base + (double)i);
-  return t;
-}
-
-static void batch_is(const crl_td *td, int ndim, const int64_t *b) {
-  char x[160], y[160];
-  bool ok = crl_td_batch_ndim(td) == ndim;
-  for (int i = 0; ok && i < ndim; i++)
-    ok = crl_td_batch_size(td)[i] == b[i];
-  if (!ok)
-    fail_msg("batch size %s, expected %s",
-             crl_shape_str(crl_td_batch_ndim(td), crl_td_batch_size(td), x,
-                           sizeof x),
-             crl_shape_str(ndim, b, y, sizeof y));
-}
-
-static void keys_are(const crl_td *td, const char *want) {
-  crl_td_keys k;
-  CRL_CHECK_OK(crl_td_keys_get(td, true, false, &k));
-  char got[512] = "";
-  for (int i = 0; i < k.n; i++) {
-    if (i) strcat(got, ",");
-    strcat(got, k.keys[i]);
-  }
-  crl_td_keys_free(&k);
-  if (strcmp(got, want) != 0) fail_msg("keys '%s', expected '%s'", got, want);
-}
+#include "td_test_util.h"
 
 /* batch [2, 3]: a [2,3] f32 (base), b [2,3,4] f32 (base+100),
  * n/c [2,3,5] i64 (base+1000) where n has batch [2, 3, 5]. */
@@ -50,14 +18,6 @@ static crl_td *fixture(double base) {
   return td;
 }
 
-/* the view shares storage: write through it, read in the original */
-static void shares(crl_tensor *view, crl_tensor *orig, int64_t vflat,
-                   int64_t oflat) {
-  assert_ptr_equal(view->storage, orig->storage);
-  crl_tensor_set_flat(view, vflat, -777);
-  ASSERT_NEAR(crl_tensor_get_flat(orig, oflat), -777, 0);
-}
-
 /* ---- stack --------------------------------------------------------------- */
 
 static void test_stack_dim0(void **state) {
@@ -66,7 +26,7 @@ static void test_stack_dim0(void **state) {
   crl_td *s = crl_td_stack(3, t, 0);
   CRL_CHECK_PTR(s);
   batch_is(s, CRL_SHAPE(3, 2, 3));
-  keys_are(s, "a,b,n,n/c");
+  td_keys_are(s, true, false, "a,b,n,n/c");
   batch_is(crl_td_get_td(s, "n"), CRL_SHAPE(3, 2, 3, 5));
   crl_tensor *a = crl_td_get(s, "a");
   assert_shape(a, CRL_SHAPE(3, 2, 3));
@@ -120,7 +80,7 @@ static void test_stack_noncontiguous_and_order(void **state) {
   crl_td *t[2] = {x, y};
   crl_td *s = crl_td_stack(2, t, 0);
   CRL_CHECK_PTR(s);
-  keys_are(s, "p,q");
+  td_keys_are(s, true, false, "p,q");
   double w[12] = {0, 1, 2, 3, 4, 5, 10, 12, 14, 11, 13, 15};
   assert_tensor_values(crl_td_get(s, "p"), w, 12, 0);
   double q[4] = {50, 51, 60, 61};

@@ -2,22 +2,22 @@
 #ifndef CRL_CRL_H
 #define CRL_CRL_H
 
-#include "crl/error.h"
-#include "crl/tensor.h"
-#include "crl/ops.h"
 #include "crl/autograd.h"
-#include "crl/random.h"
-#include "crl/optim.h"
-#include "crl/thread.h"
-#include "crl/td.h"
-#include "crl/specs.h"
-#include "crl/env.h"
-#include "crl/envs_classic.h"
-#include "crl/envs_batched.h"
-#include "crl/registry.h"
-#include "crl/nn.h"
 #include "crl/distributions.h"
+#include "crl/env.h"
+#include "crl/envs_batched.h"
+#include "crl/envs_classic.h"
+#include "crl/error.h"
 #include "crl/modules.h"
+#include "crl/nn.h"
+#include "crl/ops.h"
+#include "crl/optim.h"
+#include "crl/random.h"
+#include "crl/registry.h"
+#include "crl/specs.h"
+#include "crl/td.h"
+#include "crl/tensor.h"
+#include "crl/thread.h"
 
 #define CRL_VERSION_MAJOR 0
 #define CRL_VERSION_MINOR 1

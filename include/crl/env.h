@@ -77,7 +77,8 @@ CRL_API void crl_env_set_validate(crl_env *env, bool validate);
  * 1..4096. */
 CRL_API int crl_env_set_render_size(crl_env *env, int height, int width);
 
-/* ---- for users ------------------------------------------------------------ */
+/* ---- for users ------------------------------------------------------------
+ */
 
 CRL_API crl_env *crl_env_retain(crl_env *env);
 CRL_API void crl_env_release(crl_env *env);
@@ -124,8 +125,7 @@ typedef struct crl_rollout_options {
  * the result has batch [batch..., T], each step's entries and its next/
  * entries (TorchRL's rollout). Done envs are reset between steps when
  * break_when_any_done is false. */
-CRL_API crl_td *crl_env_rollout(crl_env *env,
-                                const crl_rollout_options *opt);
+CRL_API crl_td *crl_env_rollout(crl_env *env, const crl_rollout_options *opt);
 
 /* TorchRL's check_env_specs: resets, runs a short random rollout and checks
  * every entry against the specs; fails with the key and the disagreement. */

@@ -30,8 +30,8 @@ typedef struct crl_module_ops {
   /* Compute out[0..nout) (new references) from in[0..nin) with the
    * parameters in `params` (never NULL here: the generic layer substitutes
    * the module's own). */
-  int (*forward)(crl_module *m, crl_td *params, int nin,
-                 crl_tensor *const *in, int nout, crl_tensor **out);
+  int (*forward)(crl_module *m, crl_td *params, int nin, crl_tensor *const *in,
+                 int nout, crl_tensor **out);
   /* Free impl. Optional. */
   void (*free)(crl_module *m);
 } crl_module_ops;
@@ -124,8 +124,8 @@ CRL_API crl_module *crl_layer_norm_new(int ndim, const int64_t *shape,
  * bias_epsilon, redrawn by crl_noisy_linear_reset_noise. std_init 0.1 when
  * <= 0. */
 CRL_API crl_module *crl_noisy_linear_new(int64_t in_features,
-                                         int64_t out_features,
-                                         double std_init, crl_rng *g);
+                                         int64_t out_features, double std_init,
+                                         crl_rng *g);
 CRL_API int crl_noisy_linear_reset_noise(crl_module *m, crl_rng *g);
 /* Modules run in order, output i feeding input i+1 (one tensor each);
  * parameters nested under "0/", "1/", ... Each module is retained. */
@@ -133,15 +133,16 @@ CRL_API crl_module *crl_sequential_new(int n, crl_module *const *modules);
 /* BORROWED i-th module of a sequence. */
 CRL_API crl_module *crl_sequential_get(const crl_module *seq, int i);
 
-/* ---- TorchRL models -------------------------------------------------------- */
+/* ---- TorchRL models --------------------------------------------------------
+ */
 
 /* Options: a zero-initialised struct plus out_features gives TorchRL's
  * defaults where a default is stated. */
 typedef struct crl_mlp_options {
-  int64_t in_features;  /* <= 0: lazy (inferred at the first call) */
-  int64_t out_features; /* required (> 0) */
-  int depth;            /* number of hidden layers when num_cells is NULL */
-  int64_t width;        /* their width (default 32 when <= 0) */
+  int64_t in_features;      /* <= 0: lazy (inferred at the first call) */
+  int64_t out_features;     /* required (> 0) */
+  int depth;                /* number of hidden layers when num_cells is NULL */
+  int64_t width;            /* their width (default 32 when <= 0) */
   const int64_t *num_cells; /* hidden sizes, or NULL */
   int n_cells;              /* length of num_cells */
   crl_activation activation; /* CRL_ACT_NONE (0) means the default, tanh
@@ -158,23 +159,22 @@ typedef struct crl_mlp_options {
 CRL_API crl_module *crl_mlp_new(const crl_mlp_options *opt, crl_rng *g);
 
 typedef struct crl_convnet_options {
-  int64_t in_channels;          /* <= 0: lazy (inferred at the first call) */
-  int n_layers;                 /* layers (default 3 when <= 0) */
-  const int64_t *num_cells;     /* channels per layer (default 32 each) */
-  const int *kernel_sizes;      /* default 3 each */
-  const int *strides;           /* default 1 each */
-  const int *paddings;          /* default 0 each */
-  crl_activation activation;    /* CRL_ACT_NONE (0) means the default, ELU
-                                   (TorchRL's default) */
-  bool no_squash; /* false (default): flatten the output to
-                     [batch..., C*H*W] (TorchRL's SquashDims aggregator);
-                     true: keep [batch..., C, H, W] */
+  int64_t in_channels;       /* <= 0: lazy (inferred at the first call) */
+  int n_layers;              /* layers (default 3 when <= 0) */
+  const int64_t *num_cells;  /* channels per layer (default 32 each) */
+  const int *kernel_sizes;   /* default 3 each */
+  const int *strides;        /* default 1 each */
+  const int *paddings;       /* default 0 each */
+  crl_activation activation; /* CRL_ACT_NONE (0) means the default, ELU
+                                (TorchRL's default) */
+  bool no_squash;            /* false (default): flatten the output to
+                                [batch..., C*H*W] (TorchRL's SquashDims aggregator);
+                                true: keep [batch..., C, H, W] */
 } crl_convnet_options;
 /* TorchRL's ConvNet over [batch..., C, H, W] inputs (any number of leading
  * batch dims, or none): Conv2d, activation per layer (the last one too),
  * then the squash. Parameters "0/weight", "0/bias", "2/weight", ... */
-CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt,
-                                    crl_rng *g);
+CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt, crl_rng *g);
 
 /* Dueling heads (TorchRL's DuelingMlpDQNet / DuelingCnnDQNet): value and
  * advantage streams combined as V + A - mean(A) over the last dim. Input ->
@@ -189,8 +189,8 @@ CRL_API crl_module *crl_convnet_new(const crl_convnet_options *opt,
  * call with the module's own parameters). As in TorchRL, biases existing at
  * construction are zeroed. in_features / in_channels <= 0: lazy. */
 CRL_API crl_module *crl_dueling_mlp_dqnet_new(int64_t in_features,
-                                              int64_t n_actions,
-                                              int64_t hidden, crl_rng *g);
+                                              int64_t n_actions, int64_t hidden,
+                                              crl_rng *g);
 CRL_API crl_module *crl_dueling_cnn_dqnet_new(int64_t in_channels,
                                               int64_t n_actions, crl_rng *g);
 
@@ -214,10 +214,10 @@ CRL_API crl_module *crl_ddpg_mlp_actor_new(int64_t obs_dim, int64_t act_dim,
                                            crl_rng *g);
 CRL_API crl_module *crl_ddpg_mlp_qnet_new(int64_t obs_dim, int64_t act_dim,
                                           crl_rng *g);
-CRL_API crl_module *crl_ddpg_cnn_actor_new(int64_t in_channels,
-                                           int64_t act_dim, crl_rng *g);
-CRL_API crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels,
-                                          int64_t act_dim, crl_rng *g);
+CRL_API crl_module *crl_ddpg_cnn_actor_new(int64_t in_channels, int64_t act_dim,
+                                           crl_rng *g);
+CRL_API crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels, int64_t act_dim,
+                                          crl_rng *g);
 
 /* Recurrent cells (torch.nn.GRUCell / LSTMCell): GRU takes (x, h) and gives
  * h'; LSTM takes (x, h, c) and gives (h', c'). x [batch..., input_size]; h,
@@ -229,25 +229,25 @@ CRL_API crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels,
  * kernel after the two matrix products. */
 CRL_API crl_module *crl_gru_cell_new(int64_t input_size, int64_t hidden_size,
                                      crl_rng *g);
-CRL_API crl_module *crl_lstm_cell_new(int64_t input_size,
-                                      int64_t hidden_size, crl_rng *g);
+CRL_API crl_module *crl_lstm_cell_new(int64_t input_size, int64_t hidden_size,
+                                      crl_rng *g);
 
-/* ---- parameter files (safetensors) -------------------------------------------
- * The safetensors format (Hugging Face): an 8-byte little-endian header
- * length N, N bytes of JSON {"__metadata__": {str: str} (optional),
- * key: {"dtype": "F32"|"F64"|"I64"|"I32"|"U8"|"BOOL", "shape": [...],
- * "data_offsets": [begin, end]}}, then the raw data (little endian, C
- * order; offsets relative to the data, covering it without holes or
- * overlap). Nested keys are stored with '/' in the name and rebuilt as
- * nested TensorDicts. Files are written to a temporary file renamed over
- * path (a failed save leaves an existing file intact); the header is padded
- * to 8 bytes and data aligned, as the reference writer does. The loader is
- * bounds-checked and treats the file as hostile: a truncated file, a header
- * length over 100 MB or past the end, invalid JSON, missing or ill-typed
- * fields, an unsupported dtype (F16, BF16, ...), a shape that does not match
- * its offsets, out-of-range, overlapping or gapped offsets, trailing bytes
- * or a BOOL byte other than 0/1 fail with CRL_EFORMAT and a message saying
- * what is wrong; a missing file is CRL_EIO. */
+/* ---- parameter files (safetensors)
+ * ------------------------------------------- The safetensors format (Hugging
+ * Face): an 8-byte little-endian header length N, N bytes of JSON
+ * {"__metadata__": {str: str} (optional), key: {"dtype":
+ * "F32"|"F64"|"I64"|"I32"|"U8"|"BOOL", "shape": [...], "data_offsets": [begin,
+ * end]}}, then the raw data (little endian, C order; offsets relative to the
+ * data, covering it without holes or overlap). Nested keys are stored with '/'
+ * in the name and rebuilt as nested TensorDicts. Files are written to a
+ * temporary file renamed over path (a failed save leaves an existing file
+ * intact); the header is padded to 8 bytes and data aligned, as the reference
+ * writer does. The loader is bounds-checked and treats the file as hostile: a
+ * truncated file, a header length over 100 MB or past the end, invalid JSON,
+ * missing or ill-typed fields, an unsupported dtype (F16, BF16, ...), a shape
+ * that does not match its offsets, out-of-range, overlapping or gapped offsets,
+ * trailing bytes or a BOOL byte other than 0/1 fail with CRL_EFORMAT and a
+ * message saying what is wrong; a missing file is CRL_EIO. */
 /* Save every leaf (any dtype, contiguous or not). The key "__metadata__"
  * and keys that are not UTF-8 are CRL_EKEY. Metadata {"format": "pt"}. */
 CRL_API int crl_td_save_safetensors(crl_td *td, const char *path);

@@ -43,9 +43,8 @@ CRL_API crl_spec *crl_spec_unbounded(crl_dtype dt, int ndim,
  * inward (ceil(low), floor(high)) and must fit the dtype. Errors:
  * CRL_EINVAL if low > high, either is NaN, or no integer lies between
  * them. */
-CRL_API crl_spec *crl_spec_bounded(crl_dtype dt, int ndim,
-                                   const int64_t *shape, double low,
-                                   double high);
+CRL_API crl_spec *crl_spec_bounded(crl_dtype dt, int ndim, const int64_t *shape,
+                                   double low, double high);
 /* Per-element bounds: low and high are tensors of the same shape and dtype
  * (copied), which become the spec's shape and dtype; every low <= high
  * (the first offending element is named otherwise). */
@@ -66,8 +65,7 @@ CRL_API crl_spec *crl_spec_multi_one_hot(int k, const int64_t *nvec,
                                          const int64_t *shape);
 /* n binary values in the last dim (0 or 1): ndim >= 1, n = shape[ndim-1]
  * > 0, any dtype. */
-CRL_API crl_spec *crl_spec_binary(crl_dtype dt, int ndim,
-                                  const int64_t *shape);
+CRL_API crl_spec *crl_spec_binary(crl_dtype dt, int ndim, const int64_t *shape);
 /* Empty composite with a (batch) shape. */
 CRL_API crl_spec *crl_spec_composite(int ndim, const int64_t *shape);
 
@@ -99,7 +97,8 @@ CRL_API crl_tensor *crl_spec_high(const crl_spec *s);
 /* Same kind, dtype, shape, domain (and keys, in any order, recursively). */
 CRL_API bool crl_spec_equal(const crl_spec *a, const crl_spec *b);
 
-/* ---- composites ------------------------------------------------------------ */
+/* ---- composites ------------------------------------------------------------
+ */
 
 /* Set key (nested allowed) to spec (retained), replacing an existing entry.
  * Missing intermediates are created as composites of the shape of the
@@ -117,7 +116,8 @@ CRL_API int crl_spec_del(crl_spec *comp, const char *key);
  * crl_td_keys_free. */
 CRL_API int crl_spec_keys(const crl_spec *comp, crl_td_keys *out);
 
-/* ---- values ----------------------------------------------------------------- */
+/* ---- values -----------------------------------------------------------------
+ */
 
 /* A random value in the spec (uniform for bounded floats and discrete
  * kinds; normal(0, 1) for unbounded floats), with `bnd` leading batch dims

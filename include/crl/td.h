@@ -92,11 +92,9 @@ CRL_API int crl_td_copy_at_(crl_td *dst, crl_td *src, int64_t index);
 /* New TensorDict sharing the listed keys' tensors (nested keys allowed);
  * a missing key is CRL_EKEY. */
 CRL_API crl_td *crl_td_select(crl_td *td, int nkeys, const char *const *keys);
-CRL_API crl_td *crl_td_exclude(crl_td *td, int nkeys,
-                               const char *const *keys);
+CRL_API crl_td *crl_td_exclude(crl_td *td, int nkeys, const char *const *keys);
 /* Rename a key in place (nested keys allowed). */
-CRL_API int crl_td_rename(crl_td *td, const char *old_key,
-                          const char *new_key);
+CRL_API int crl_td_rename(crl_td *td, const char *old_key, const char *new_key);
 /* New TensorDict with fn(tensor, ctx) for every leaf (fn returns a new
  * reference or NULL on error, which aborts and is returned). */
 typedef crl_tensor *(*crl_td_apply_fn)(crl_tensor *t, void *ctx);
@@ -112,7 +110,8 @@ CRL_API int crl_td_fill_(crl_td *td, const char *key, double value);
 CRL_API bool crl_td_equal(crl_td *a, crl_td *b);
 CRL_API bool crl_td_allclose(crl_td *a, crl_td *b, double rtol, double atol);
 
-/* ---- batch-shape operations ----------------------------------------------- */
+/* ---- batch-shape operations -----------------------------------------------
+ */
 
 /* Stack n TensorDicts with the same keys and batch size along a new batch
  * dim. Different keys: CRL_EKEY naming the keys that differ. */
@@ -120,8 +119,8 @@ CRL_API crl_td *crl_td_stack(int n, crl_td *const *tds, int dim);
 CRL_API crl_td *crl_td_cat(int n, crl_td *const *tds, int dim);
 /* Split along a batch dim into pieces of split_size (views); returns the
  * count or a negative code if cap is too small. */
-CRL_API int crl_td_split(crl_td *td, int64_t split_size, int dim,
-                         crl_td **out, int cap);
+CRL_API int crl_td_split(crl_td *td, int64_t split_size, int dim, crl_td **out,
+                         int cap);
 CRL_API int crl_td_unbind(crl_td *td, int dim, crl_td **out, int cap);
 /* New batch size (one -1 allowed); entries viewed accordingly. */
 CRL_API crl_td *crl_td_view(crl_td *td, int ndim, const int64_t *batch);
@@ -153,7 +152,8 @@ CRL_API int crl_td_index_put_(crl_td *td, crl_tensor *idx, crl_td *src);
 CRL_API int crl_td_slice_put_(crl_td *td, int64_t start, int64_t stop,
                               int64_t step, crl_td *src);
 
-/* ---- RL helpers ------------------------------------------------------------ */
+/* ---- RL helpers ------------------------------------------------------------
+ */
 
 typedef struct crl_step_mdp_options {
   bool keep_other;     /* keep root keys that are not in next/ (default) */
@@ -176,7 +176,8 @@ CRL_API crl_td *crl_td_step_mdp(crl_td *td, const crl_step_mdp_options *opt);
 CRL_API crl_td *crl_td_flatten_keys(crl_td *td, const char *sep);
 CRL_API crl_td *crl_td_unflatten_keys(crl_td *td, const char *sep);
 
-/* ---- memory ------------------------------------------------------------------ */
+/* ---- memory
+ * ------------------------------------------------------------------ */
 
 /* Move every leaf to POSIX shared memory in place (another process can map
  * the entries; children after fork() share them). Each entry is replaced by

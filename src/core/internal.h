@@ -20,7 +20,8 @@ CRL_INTERNAL int crl__err(int code, const char *fmt, ...)
 /* Same, returning NULL (for pointer-returning functions). */
 #define CRL_ERR_NULL(code, ...) (crl__err((code), __VA_ARGS__), (void *)0)
 /* Shape to string into a caller buffer: SHAPE_STR(t, buf). */
-#define CRL_SHAPE_STR(t, buf) crl_shape_str((t)->ndim, (t)->shape, buf, sizeof buf)
+#define CRL_SHAPE_STR(t, buf)                                                  \
+  crl_shape_str((t)->ndim, (t)->shape, buf, sizeof buf)
 
 /* ---- memory ---------------------------------------------------------- */
 CRL_INTERNAL void *crl__aligned_alloc(size_t nbytes); /* 64-byte aligned */
@@ -111,9 +112,8 @@ CRL_INTERNAL void crl__iterate(int nops, char *const *base, int ndim,
 /* Convenience: iterate dst (written) and srcs (tensors broadcast to dst's
  * shape), element strides converted to bytes. */
 CRL_INTERNAL void crl__iterate_tensors(crl_tensor *dst, int nsrc,
-                                       crl_tensor *const *srcs,
-                                       crl__loop_fn fn, void *ctx,
-                                       bool parallel);
+                                       crl_tensor *const *srcs, crl__loop_fn fn,
+                                       void *ctx, bool parallel);
 /* Copy with dtype conversion and broadcasting (no checks, no autograd). */
 CRL_INTERNAL void crl__copy_into(crl_tensor *dst, const crl_tensor *src);
 /* A contiguous copy of a in dtype dt (no autograd). */
@@ -127,7 +127,7 @@ CRL_INTERNAL crl_tensor *crl__to_contig_dtype(crl_tensor *a, crl_dtype dt);
  * kept dims before the reduced run, R = reduced dims, I = kept dims after;
  * the result's flat order is [O][I]. */
 typedef struct crl__red_plan {
-  unsigned mask;  /* reduced dims of the input */
+  unsigned mask; /* reduced dims of the input */
   int in_ndim;
   int out_ndim;
   int64_t out_shape[CRL_MAX_DIMS];  /* result shape (keepdim or not) */
@@ -144,14 +144,13 @@ CRL_INTERNAL int crl__red_plan_make(const char *op, const crl_tensor *a,
  * one run, the copy is permuted to [kept dims..., reduced dims...] (I = 1)
  * and *permuted is set. */
 CRL_INTERNAL crl_tensor *crl__red_layout(crl_tensor *a, unsigned mask,
-                                         crl_dtype dt, int64_t *O,
-                                         int64_t *R, int64_t *In,
-                                         bool *permuted);
+                                         crl_dtype dt, int64_t *O, int64_t *R,
+                                         int64_t *In, bool *permuted);
 /* Inverse of crl__red_layout: buf (contiguous, laid out as it was for a
  * tensor of `shape`) as a contiguous tensor of `shape`. */
 CRL_INTERNAL crl_tensor *crl__red_unlayout(crl_tensor *buf, int ndim,
-                                           const int64_t *shape,
-                                           unsigned mask, bool permuted);
+                                           const int64_t *shape, unsigned mask,
+                                           bool permuted);
 /* A view of reduction result t (with or without keepdim) with the input's
  * in_ndim dims: size 1 and stride 0 on reduced dims, so it broadcasts
  * against the input. */
@@ -226,7 +225,7 @@ CRL__DEF_ROWMAX(f64, double)
 static inline float crl__expf(float x) {
   float xc = (x >= -86.0f && x <= 88.0f) ? x : 0.0f;
   float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23 */
-  float n = t - 12582912.0f;                          /* round(x / ln 2) */
+  float n = t - 12582912.0f;                         /* round(x / ln 2) */
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -252,14 +251,14 @@ static inline float crl__expf(float x) {
 static inline float crl__tanhf(float x) {
   float ax = x < 0 ? -x : x;
   float z = x * x;
-  float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z -
-                   5.37397155531e-2f) *
-                      z +
-                  1.33314422036e-1f) *
-                     z -
-                 3.33332819422e-1f) *
-                    z * x +
-                x;
+  float small =
+      ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) *
+            z +
+        1.33314422036e-1f) *
+           z -
+       3.33332819422e-1f) *
+          z * x +
+      x;
   float e = crl__expf(2.0f * (ax > 9.0f ? 9.0f : ax));
   float big = 1.0f - 2.0f / (e + 1.0f);
   big = ax > 9.0f ? 1.0f : big;
@@ -283,8 +282,7 @@ typedef struct crl_edge {
  * NULL (no gradient / not needed). They may be temporaries of the scope the
  * engine opens around the call; the engine copies what it keeps. Return 0 or
  * a CRL_E* code. */
-typedef int (*crl_backward_fn)(crl_node *n, crl_tensor *gout,
-                               crl_tensor **gin);
+typedef int (*crl_backward_fn)(crl_node *n, crl_tensor *gout, crl_tensor **gin);
 
 #define CRL_NODE_SAVED 6
 #define CRL_NODE_INLINE_EDGES 3

@@ -1,7 +1,7 @@
 /* The tensor object: lifetime, scopes, creation and element access. */
 #include <math.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -124,7 +124,8 @@ static pthread_once_t tcache_once = PTHREAD_ONCE_INIT;
 
 static void tcache_drain(void *arg) {
   tcache_t *c = arg;
-  while (c && c->n) free(c->items[--c->n]);
+  while (c && c->n)
+    free(c->items[--c->n]);
 }
 static void tcache_init(void) { pthread_key_create(&tcache_key, tcache_drain); }
 __attribute__((destructor)) static void tcache_main_exit(void) {

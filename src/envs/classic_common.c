@@ -299,8 +299,8 @@ int crl__classic_step(crl_env *env, crl_td *td, crl_td *next) {
     crl_spec *ds = crl_env_done_spec(env);
     rew = crl__env_out_data(env, next, "reward", NULL, CRL_FLOAT32, n);
     done = rew ? crl__env_out_data(env, next, "done", ds, CRL_BOOL, n) : NULL;
-    term =
-        done ? crl__env_out_data(env, next, "terminated", ds, CRL_BOOL, n) : NULL;
+    term = done ? crl__env_out_data(env, next, "terminated", ds, CRL_BOOL, n)
+                : NULL;
     trunc = term ? crl__env_out_data(env, next, "truncated", ds, CRL_BOOL, n)
                  : NULL;
     if (!trunc) return crl_last_error_code();

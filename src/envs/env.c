@@ -11,8 +11,7 @@ static void release_env(void *e) { crl_env_release(e); }
 crl_env *crl_env_new(const crl_env_ops *ops, void *impl, int bnd,
                      const int64_t *batch) {
   if (!ops || !ops->reset || !ops->step)
-    return CRL_ERR_NULL(CRL_EINVAL,
-                        "env_new: ops must provide reset and step");
+    return CRL_ERR_NULL(CRL_EINVAL, "env_new: ops must provide reset and step");
   if (crl__check_shape("env_new", bnd, batch)) return NULL;
   crl_env *env = calloc(1, sizeof *env);
   if (!env) return CRL_ERR_NULL(CRL_ENOMEM, "out of memory (env)");
@@ -71,7 +70,8 @@ crl_spec *crl_env_action_spec(const crl_env *env) { return env->act; }
 crl_spec *crl_env_reward_spec(const crl_env *env) { return env->rew; }
 crl_spec *crl_env_done_spec(const crl_env *env) { return env->done; }
 
-/* ---- specs ------------------------------------------------------------------ */
+/* ---- specs ------------------------------------------------------------------
+ */
 
 static int check_spec_batch(const crl_env *env, const char *which,
                             const crl_spec *s, bool composite) {
@@ -122,13 +122,13 @@ int crl_env_set_done_spec(crl_env *env, crl_spec *s) {
 
 static int check_ready(const crl_env *env, const char *op) {
   if (!env->obs || !env->act || !env->rew || !env->done)
-    return crl__err(CRL_ESTATE,
-                    "%s: env %s has no %s spec (implementations set all four "
-                    "specs)",
-                    op, crl_env_name(env),
-                    !env->obs ? "observation"
-                              : (!env->act ? "action"
-                                           : (!env->rew ? "reward" : "done")));
+    return crl__err(
+        CRL_ESTATE,
+        "%s: env %s has no %s spec (implementations set all four "
+        "specs)",
+        op, crl_env_name(env),
+        !env->obs ? "observation"
+                  : (!env->act ? "action" : (!env->rew ? "reward" : "done")));
   return 0;
 }
 
@@ -138,7 +138,8 @@ int crl_env_seed(crl_env *env, uint64_t seed) {
   return env->ops->seed ? env->ops->seed(env, seed) : 0;
 }
 
-/* ---- reset ------------------------------------------------------------------- */
+/* ---- reset
+ * ------------------------------------------------------------------- */
 
 /* Add zero entries for every leaf of comp missing in td (or of another
  * shape/dtype). */
@@ -150,8 +151,7 @@ static int ensure_entries(crl_td *td, const crl_spec *comp) {
     const crl_spec *s = crl_spec_get(comp, k.keys[i]);
     crl_tensor *t = crl_td_find(td, k.keys[i]);
     if (t && t->dtype == crl_spec_dtype(s) && t->ndim == crl_spec_ndim(s) &&
-        !memcmp(t->shape, crl_spec_shape(s),
-                sizeof(int64_t) * (size_t)t->ndim))
+        !memcmp(t->shape, crl_spec_shape(s), sizeof(int64_t) * (size_t)t->ndim))
       continue;
     crl_scope_begin();
     crl_tensor *z = crl_spec_zero(s, 0, NULL);
@@ -242,7 +242,8 @@ crl_td *crl_env_reset(crl_env *env, crl_td *td) {
   return out;
 }
 
-/* ---- step ----------------------------------------------------------------------- */
+/* ---- step
+ * ----------------------------------------------------------------------- */
 
 static int validate_action(crl_env *env, crl_tensor *a) {
   const crl_spec *s = env->act;
@@ -265,13 +266,13 @@ static int validate_action(crl_env *env, crl_tensor *a) {
     bool nan = false;
     if (fast) { /* the common case, without per-element index math */
       const float *p = a->data;
-      for (int64_t i = 0; i < a->numel; i++) nan |= p[i] != p[i];
+      for (int64_t i = 0; i < a->numel; i++)
+        nan |= p[i] != p[i];
     }
     for (int64_t i = 0; (nan || !fast) && i < a->numel; i++) {
       double v = crl_tensor_get_flat(a, i);
       if (isnan(v))
-        return crl__err(CRL_ENOTFINITE,
-                        "env %s: action element %lld is NaN",
+        return crl__err(CRL_ENOTFINITE, "env %s: action element %lld is NaN",
                         crl_env_name(env), (long long)i);
     }
   }
@@ -282,7 +283,8 @@ static int validate_action(crl_env *env, crl_tensor *a) {
     const int64_t *p = a->data, n = crl_spec_n(s);
     bool ok = true;
     if (k == CRL_SPEC_DISCRETE) {
-      for (int64_t i = 0; i < a->numel; i++) ok &= p[i] >= 0 && p[i] < n;
+      for (int64_t i = 0; i < a->numel; i++)
+        ok &= p[i] >= 0 && p[i] < n;
     } else {
       for (int64_t r = 0; r + n <= a->numel; r += n) {
         int64_t sum = 0;
@@ -309,8 +311,7 @@ static int validate_action(crl_env *env, crl_tensor *a) {
                           crl_env_name(env), v, (long long)i, (long long)n);
       }
     }
-    return crl__err(CRL_EINVAL,
-                    "env %s: action is not in the action spec (%s)",
+    return crl__err(CRL_EINVAL, "env %s: action is not in the action spec (%s)",
                     crl_env_name(env), crl_spec_kind_name(k));
   }
   return 0;
@@ -333,7 +334,8 @@ static crl_td *next_td(crl_env *env, crl_td *td) {
     crl_tensor *r = crl_td_find(next, "reward");
     const crl_spec *rs = env->rew;
     if (!r || r->ndim != crl_spec_ndim(rs) || r->dtype != crl_spec_dtype(rs) ||
-        memcmp(r->shape, crl_spec_shape(rs), sizeof(int64_t) * (size_t)r->ndim)) {
+        memcmp(r->shape, crl_spec_shape(rs),
+               sizeof(int64_t) * (size_t)r->ndim)) {
       crl_scope_begin();
       crl_tensor *z = crl_spec_zero(rs, 0, NULL);
       rc = z ? crl_td_set(next, "reward", z) : crl_last_error_code();
@@ -379,8 +381,7 @@ int crl_env_step(crl_env *env, crl_td *td) {
 }
 
 int crl_env_rand_step(crl_env *env, crl_td *td) {
-  if (!env || !td)
-    return crl__err(CRL_EINVAL, "env_rand_step: NULL argument");
+  if (!env || !td) return crl__err(CRL_EINVAL, "env_rand_step: NULL argument");
   int rc = check_ready(env, "env_rand_step");
   if (rc) return rc;
   crl_scope_begin();

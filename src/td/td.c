@@ -6,7 +6,8 @@
 
 #include "td_internal.h"
 
-/* ---- lifetime -------------------------------------------------------------- */
+/* ---- lifetime --------------------------------------------------------------
+ */
 
 static void release_td(void *td) { crl_td_release(td); }
 
@@ -61,15 +62,14 @@ const int64_t *crl_td_batch_size(const crl_td *td) { return td->batch; }
 crl_device crl_td_device(const crl_td *td) { return td->device; }
 int crl_td_len(const crl_td *td) { return td->n; }
 
-/* ---- keys ---------------------------------------------------------------------- */
+/* ---- keys
+ * ---------------------------------------------------------------------- */
 
 int crl__td_check_key(const char *op, const char *key) {
-  if (!key || !*key)
-    return crl__err(CRL_EKEY, "%s: empty key", op);
+  if (!key || !*key) return crl__err(CRL_EKEY, "%s: empty key", op);
   size_t len = strlen(key);
   if (key[0] == '/' || key[len - 1] == '/' || strstr(key, "//"))
-    return crl__err(CRL_EKEY, "%s: key '%s' has an empty component", op,
-                    key);
+    return crl__err(CRL_EKEY, "%s: key '%s' has an empty component", op, key);
   return 0;
 }
 
@@ -106,8 +106,8 @@ static void keys_list(const crl_td *td, char *buf, size_t size) {
   if (crl_td_keys_get(td, true, true, &k)) return;
   size_t o = 0;
   for (int i = 0; i < k.n && o + 8 < size; i++)
-    o += (size_t)snprintf(buf + o, size - o, "%s'%s'", i ? ", " : "",
-                          k.keys[i]);
+    o +=
+        (size_t)snprintf(buf + o, size - o, "%s'%s'", i ? ", " : "", k.keys[i]);
   if (k.n == 0) snprintf(buf, size, "none");
   crl_td_keys_free(&k);
 }
@@ -115,8 +115,8 @@ static void keys_list(const crl_td *td, char *buf, size_t size) {
 static int missing(const crl_td *td, const char *op, const char *key) {
   char b[800];
   keys_list(td, b, sizeof b);
-  return crl__err(CRL_EKEY, "%s: key '%s' not found; keys present: %s", op,
-                  key, b);
+  return crl__err(CRL_EKEY, "%s: key '%s' not found; keys present: %s", op, key,
+                  b);
 }
 
 crl_tensor *crl_td_find(const crl_td *td, const char *key) {
@@ -162,7 +162,8 @@ bool crl_td_contains(const crl_td *td, const char *key) {
   return crl_td_find(td, key) || crl__td_get_sub(td, key);
 }
 
-/* ---- set ---------------------------------------------------------------------- */
+/* ---- set
+ * ---------------------------------------------------------------------- */
 
 static int reserve(crl_td *td) {
   if (td->n < td->cap) return 0;
@@ -252,8 +253,8 @@ static const crl_td *deepest(const crl_td *td, const char *key) {
 /* Resolve the holder of key, creating intermediate TensorDicts when
  * `create`. Validation happens before any creation, so a failing call leaves
  * td unchanged. */
-static crl_td *holder(const char *op, crl_td *td, const char *key,
-                      bool create, const char **leaf) {
+static crl_td *holder(const char *op, crl_td *td, const char *key, bool create,
+                      const char **leaf) {
   /* first pass: check that no intermediate is a tensor */
   const crl_td *h = td;
   const char *k = key;
@@ -305,9 +306,9 @@ int crl_td_set(crl_td *td, const char *key, crl_tensor *t) {
   if ((rc = check_batch("td_set", deepest(td, key), key, t->ndim, t->shape)))
     return rc;
   if (t->device.type != td->device.type)
-    return crl__err(CRL_EDEVICE, "td_set: entry '%s' is on %s, TensorDict on %s",
-                    key, crl_device_name(t->device),
-                    crl_device_name(td->device));
+    return crl__err(CRL_EDEVICE,
+                    "td_set: entry '%s' is on %s, TensorDict on %s", key,
+                    crl_device_name(t->device), crl_device_name(td->device));
   /* an existing nested TensorDict at this key? */
   if (crl__td_get_sub(td, key))
     return crl__err(CRL_EKEY,
@@ -345,13 +346,13 @@ int crl_td_set_td(crl_td *td, const char *key, crl_td *sub) {
                         sub->batch)))
     return rc;
   if (sub == td || reaches(sub, td))
-    return crl__err(CRL_EINVAL, "td_set_td: nesting at '%s' would make a "
-                                "cycle (the TensorDict would contain itself)",
+    return crl__err(CRL_EINVAL,
+                    "td_set_td: nesting at '%s' would make a "
+                    "cycle (the TensorDict would contain itself)",
                     key);
   if (crl_td_find(td, key))
     return crl__err(CRL_EKEY,
-                    "td_set_td: key '%s' holds a tensor; delete it first",
-                    key);
+                    "td_set_td: key '%s' holds a tensor; delete it first", key);
   const char *leaf;
   crl_td *h = holder("td_set_td", td, key, true, &leaf);
   if (!h) return crl_last_error_code();
@@ -374,8 +375,9 @@ int crl_td_set_(crl_td *td, const char *key, crl_tensor *t) {
   if (rc) {
     char b1[160], b2[160];
     if (rc == CRL_ESHAPE)
-      crl__err(rc, "td_set_: value of shape %s does not fit entry '%s' of "
-                   "shape %s",
+      crl__err(rc,
+               "td_set_: value of shape %s does not fit entry '%s' of "
+               "shape %s",
                CRL_SHAPE_STR(t, b1), key, CRL_SHAPE_STR(dst, b2));
   }
   return rc;
@@ -396,7 +398,8 @@ int crl_td_del(crl_td *td, const char *key) {
   return 0;
 }
 
-/* ---- key listing ------------------------------------------------------------------ */
+/* ---- key listing
+ * ------------------------------------------------------------------ */
 
 char *crl__td_key_join(const char *prefix, const char *key) {
   size_t lp = prefix ? strlen(prefix) : 0, lk = strlen(key);
@@ -472,7 +475,8 @@ int crl_td_keys_get(const crl_td *td, bool nested, bool leaves_only,
 
 void crl_td_keys_free(crl_td_keys *k) {
   if (!k) return;
-  for (int i = 0; i < k->n; i++) free(k->keys[i]);
+  for (int i = 0; i < k->n; i++)
+    free(k->keys[i]);
   free(k->keys);
   k->keys = NULL;
   k->n = 0;
@@ -483,8 +487,8 @@ const char *crl_td_key_at(const crl_td *td, int i, crl_tensor **t,
   if (!td || i < 0 || i >= td->n) {
     if (t) *t = NULL;
     if (sub) *sub = NULL;
-    crl__err(CRL_EINDEX, "td_key_at: entry %d out of range for %d entries",
-             i, td ? td->n : 0);
+    crl__err(CRL_EINDEX, "td_key_at: entry %d out of range for %d entries", i,
+             td ? td->n : 0);
     return NULL;
   }
   if (t) *t = td->e[i].t;
@@ -492,7 +496,8 @@ const char *crl_td_key_at(const crl_td *td, int i, crl_tensor **t,
   return td->e[i].key;
 }
 
-/* ---- printing --------------------------------------------------------------- */
+/* ---- printing ---------------------------------------------------------------
+ */
 
 typedef struct {
   char *buf;
@@ -517,8 +522,7 @@ static void print_td(sbuf *s, const crl_td *td, int indent) {
     const td_entry *e = &td->e[i];
     sb_printf(s, "%*s%s: ", indent + 8, "", e->key);
     if (e->t) {
-      sb_printf(s,
-                "Tensor(shape=%s, device=%s, dtype=%s, is_shared=%s)",
+      sb_printf(s, "Tensor(shape=%s, device=%s, dtype=%s, is_shared=%s)",
                 CRL_SHAPE_STR(e->t, b), crl_device_name(e->t->device),
                 crl_dtype_name(e->t->dtype),
                 e->t->storage && e->t->storage->kind != CRL_STORAGE_HEAP

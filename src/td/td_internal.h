@@ -6,8 +6,8 @@
 #include "crl/td.h"
 
 typedef struct td_entry {
-  char *key;       /* one component, no '/' */
-  crl_tensor *t;   /* a tensor entry, or */
+  char *key;          /* one component, no '/' */
+  crl_tensor *t;      /* a tensor entry, or */
   struct crl_td *sub; /* a nested TensorDict */
 } td_entry;
 
@@ -51,7 +51,8 @@ CRL_INTERNAL void crl__td_keys_list(const crl_td_keys *k, char *buf,
 CRL_INTERNAL void crl__td_discard(crl_td *td);
 CRL_INTERNAL crl_td *crl__td_scope_end_keep(crl_td *keep);
 
-/* ---- helpers of td_ops.c shared by td_shape.c / td_index.c ---------------- */
+/* ---- helpers of td_ops.c shared by td_shape.c / td_index.c ----------------
+ */
 /* New TensorDict with td's structure and every leaf replaced by fn(leaf,
  * ctx) (a new reference; NULL aborts, the message is prefixed with op and
  * the entry's key). The first td->bnd batch dims of td and of every nested

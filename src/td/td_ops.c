@@ -489,8 +489,7 @@ static crl_td *select_rec(crl_td *td, int nkeys, const char *const *keys,
       t = e->t;
       if (e->sub && !(sub = shallow(e->sub))) return NULL;
     }
-    if ((t || sub) && crl__td_append_entry(out, e, t, sub))
-      return NULL;
+    if ((t || sub) && crl__td_append_entry(out, e, t, sub)) return NULL;
     kp_pop(kp, mark);
   }
   return out;

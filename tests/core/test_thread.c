@@ -187,8 +187,8 @@ static void test_thread_count_independence(void **state) {
       ASSERT_NEAR(crl_tensor_get(r2[0], (int64_t[]){i, j}),
                   (float)((float)xv + (float)yv), 0);
       /* crl's float32 exp is within 1.5 ulp of libm's */
-      ASSERT_NEAR(crl_tensor_get(r2[4], (int64_t[]){i, j}),
-                  expf((float)xv), 3e-7 * expf((float)xv));
+      ASSERT_NEAR(crl_tensor_get(r2[4], (int64_t[]){i, j}), expf((float)xv),
+                  3e-7 * expf((float)xv));
       ASSERT_NEAR(crl_tensor_get(r2[11], (int64_t[]){i, j}),
                   (float)((float)xv + 0.25f * (float)yv) * 3.0f, 1e-5);
     }

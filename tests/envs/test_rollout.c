@@ -108,7 +108,8 @@ static int left_policy(void *vctx, crl_td *td) {
   memcpy(shape, obs->shape, sizeof shape);
   shape[obs->ndim - 1] = 2;
   crl_tensor *a = crl_zeros(CRL_INT64, obs->ndim, shape);
-  for (int64_t i = 0; i < a->numel; i += 2) crl_tensor_set_flat(a, i, 1);
+  for (int64_t i = 0; i < a->numel; i += 2)
+    crl_tensor_set_flat(a, i, 1);
   return crl_td_set(td, "action", a);
 }
 
@@ -189,16 +190,14 @@ static crl_env *broken_env(broken *b) {
   crl_spec_set(obs, "observation",
                crl_spec_bounded(CRL_FLOAT32, CRL_SHAPE(2), -1.0, 1.0));
   crl_env_set_observation_spec(env, obs);
-  crl_env_set_action_spec(env, crl_spec_bounded(CRL_FLOAT32, CRL_SHAPE(1),
-                                                -1.0, 1.0));
-  crl_env_set_reward_spec(env,
-                          crl_spec_unbounded(CRL_FLOAT32, CRL_SHAPE(1)));
+  crl_env_set_action_spec(
+      env, crl_spec_bounded(CRL_FLOAT32, CRL_SHAPE(1), -1.0, 1.0));
+  crl_env_set_reward_spec(env, crl_spec_unbounded(CRL_FLOAT32, CRL_SHAPE(1)));
   crl_spec *done = crl_spec_composite(CRL_SCALAR);
   crl_spec_set(done, "done", crl_spec_discrete(2, CRL_BOOL, CRL_SHAPE(1)));
   crl_spec_set(done, "terminated",
                crl_spec_discrete(2, CRL_BOOL, CRL_SHAPE(1)));
-  crl_spec_set(done, "truncated",
-               crl_spec_discrete(2, CRL_BOOL, CRL_SHAPE(1)));
+  crl_spec_set(done, "truncated", crl_spec_discrete(2, CRL_BOOL, CRL_SHAPE(1)));
   crl_env_set_done_spec(env, done);
   return env;
 }

@@ -244,6 +244,58 @@ static inline float crl__expf(float x) {
   return x < -86.0f ? 0.0f : big;
 }
 
+/* log for float32 without a libm call (vectorizes): Cephes' logf — the
+ * mantissa in [sqrt(1/2), sqrt(2)) through a degree-9 polynomial, plus the
+ * exponent times ln 2 in two parts. Denormals are scaled up first; x < 0
+ * and NaN give NaN, 0 gives -inf, +inf gives +inf. Checked against libm in
+ * tests/core/test_unary.c. */
+static inline float crl__logf(float x) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {x};
+  float scale = 0.0f;
+  if (v.u < 0x00800000u && x > 0) { /* denormal: multiply by 2^25 */
+    v.f = x * 33554432.0f;
+    scale = -25.0f;
+  }
+  float e = (float)((int)((v.u >> 23) & 0xff) - 126) + scale;
+  v.u = (v.u & 0x807fffffu) | 0x3f000000u; /* mantissa in [0.5, 1) */
+  float m = v.f;
+  if (m < 0.707106781186547524f) {
+    e -= 1.0f;
+    m = m + m - 1.0f;
+  } else {
+    m = m - 1.0f;
+  }
+  float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  float r = m + y + 0.693359375f * e;
+  r = x == 0.0f ? -__builtin_inff() : r;
+  r = x == __builtin_inff() ? x : r;
+  return (x < 0.0f || x != x) ? __builtin_nanf("") : r;
+}
+
+/* log(1 + x) for float32 without libm: log(u) * x / (u - 1) with u = 1 + x
+ * corrects the rounding of u (exact to a few ulp for tiny x too). */
+static inline float crl__log1pf(float x) {
+  float u = 1.0f + x;
+  float d = u - 1.0f;
+  float r = crl__logf(u);
+  return d == 0.0f ? x : (u == __builtin_inff() ? u : r * (x / d));
+}
+
 /* tanh for float32 without a libm call (vectorizes): Cephes' tanhf — an
  * odd minimax polynomial below |x| = 0.625, 1 - 2/(exp(2|x|) + 1) above
  * (no cancellation there), exactly +-1 beyond |x| = 9. Checked against libm

@@ -77,6 +77,12 @@ static inline float uf32(int op, float x, double p0, double p1) {
   case U_TANH: return crl__tanhf(x);
   case U_SIGMOID: return 1.0f / (1.0f + crl__expf(-x));
   case U_SILU: return x / (1.0f + crl__expf(-x));
+  case U_LOG: return crl__logf(x);
+  case U_LOG1P: return crl__log1pf(x);
+  case U_SOFTPLUS: {
+    float z = x * (float)p0;
+    return z > (float)p1 ? x : crl__log1pf(crl__expf(z)) / (float)p0;
+  }
   default: break;
   }
   UNARY_EXPR(float, f)

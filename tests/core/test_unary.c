@@ -412,6 +412,28 @@ static void test_fast_float_math(void **state) {
   assert_true(crl__tanhf(-50.0f) == -1.0f);
   assert_true(isnan(crl__tanhf(NAN)));
   assert_true(crl__expf(-100.0f) == 0.0f);
+  /* log / log1p: within ~1.5 ulp of libm over the whole float range */
+  double max_log = 0, max_log1p = 0;
+  for (float x = 1e-38f; x < 3e38f; x *= 1.0013f) {
+    double r = log((double)x), ae = fabs(crl__logf(x) - r);
+    double e = fabs(r) < 1 ? ae : ae / fabs(r);
+    if (e > max_log) max_log = e;
+  }
+  for (float x = 1e-30f; x < 1e6f; x *= 1.0013f) {
+    double r = log1p((double)x);
+    double e = fabs(crl__log1pf(x) - r) / r;
+    float xn = -x * 0.999f; /* in (-1, 0): the reference from this float */
+    double r2 = log1p((double)xn);
+    double e2 = x < 1 ? fabs(crl__log1pf(xn) - r2) / fabs(r2) : 0;
+    if (e > max_log1p) max_log1p = e;
+    if (e2 > max_log1p) max_log1p = e2;
+  }
+  if (max_log > 2e-7) fail_msg("logf error %g", max_log);
+  if (max_log1p > 3e-7) fail_msg("log1pf rel error %g", max_log1p);
+  assert_true(isinf(crl__logf(0.0f)) && crl__logf(0.0f) < 0);
+  assert_true(isnan(crl__logf(-1.0f)) && isnan(crl__logf(NAN)));
+  assert_true(crl__logf(INFINITY) == INFINITY);
+  ASSERT_NEAR(crl__logf(1e-45f), log((double)1e-45f), 1e-5); /* denormal */
   assert_true(isinf(crl__expf(100.0f)));
   /* the tensor ops use them: values agree with libm to float precision */
   crl_tensor *x = crl_linspace(CRL_FLOAT32, -10, 10, 1001);

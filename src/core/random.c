@@ -327,30 +327,6 @@ static inline uint32_t f_to_bits(float f) {
   return b;
 }
 
-static inline float log_pos_f(float x) {
-  uint32_t b = f_to_bits(x);
-  int32_t e = (int32_t)(b >> 23) - 126;
-  float m = f_from_bits((b & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
-  int lt = m < 0.707106781186547524f;
-  e -= lt;
-  m = lt ? m + m - 1.0f : m - 1.0f;
-  float z = m * m;
-  float y = 7.0376836292E-2f;
-  y = y * m - 1.1514610310E-1f;
-  y = y * m + 1.1676998740E-1f;
-  y = y * m - 1.2420140846E-1f;
-  y = y * m + 1.4249322787E-1f;
-  y = y * m - 1.6668057665E-1f;
-  y = y * m + 2.0000714765E-1f;
-  y = y * m - 2.4999993993E-1f;
-  y = y * m + 3.3333331174E-1f;
-  y = y * m * z;
-  float fe = (float)e;
-  y += -2.12194440e-4f * fe;
-  y += -0.5f * z;
-  return m + y + 0.693359375f * fe;
-}
-
 /* sin and cos of 2*pi*u for u in [0, 1): quarter-turn reduction (exact on
  * the 24-bit grid) and Cephes polynomials on [-pi/4, pi/4]. */
 static inline void sincos_2pi_f(float u, float *sn, float *cs) {
@@ -392,7 +368,7 @@ static void r_normal_f32(const job_t *j, int64_t s, int64_t e) {
     int64_t m = e - v < 4 * RNG_BATCH ? e - v : 4 * RNG_BATCH;
     ph_batch(K0, K1, j->ctr + (uint64_t)(v / 4), 0, (int)((m + 3) / 4), w);
     for (int p = 0; p < 2 * RNG_BATCH; p++) {
-      float r = sqrt_nonneg_f(-2.0f * log_pos_f(u01f_open0(w[2 * p])));
+      float r = sqrt_nonneg_f(-2.0f * crl__logf(u01f_open0(w[2 * p])));
       float sn, cs;
       sincos_2pi_f(u01f(w[2 * p + 1]), &sn, &cs);
       z[2 * p] = mean + sd * (r * cs);

@@ -187,17 +187,25 @@ crl_module *crl_ddpg_mlp_qnet_new(int64_t obs_dim, int64_t act_dim,
 static const int cnn_kernels[3] = {8, 4, 3}, cnn_strides[3] = {4, 2, 1},
                  cnn_paddings[3] = {0, 0, 1};
 
+/* the ConvNet trunk TorchRL's DDPG CNN nets share (channels differ) */
+static crl_convnet_options cnn_trunk(int64_t in_channels, const int64_t *cells,
+                                     bool no_squash) {
+  return (crl_convnet_options){.in_channels =
+                                   in_channels > 0 ? in_channels : -1,
+                               .n_layers = 3,
+                               .num_cells = cells,
+                               .kernel_sizes = cnn_kernels,
+                               .strides = cnn_strides,
+                               .paddings = cnn_paddings,
+                               .activation = CRL_ACT_ELU,
+                               .no_squash = no_squash};
+}
+
 crl_module *crl_ddpg_cnn_actor_new(int64_t in_channels, int64_t act_dim,
                                    crl_rng *g) {
   if (check_dims("ddpg_cnn_actor_new", in_channels, act_dim, g)) return NULL;
   static const int64_t cells[3] = {32, 64, 64};
-  crl_convnet_options co = {.in_channels = in_channels > 0 ? in_channels : -1,
-                            .n_layers = 3,
-                            .num_cells = cells,
-                            .kernel_sizes = cnn_kernels,
-                            .strides = cnn_strides,
-                            .paddings = cnn_paddings,
-                            .activation = CRL_ACT_ELU};
+  crl_convnet_options co = cnn_trunk(in_channels, cells, false);
   crl_mlp_options mo = {.in_features = -1, /* C * H' * W': image-dependent */
                         .out_features = act_dim,
                         .depth = 2,
@@ -215,14 +223,8 @@ crl_module *crl_ddpg_cnn_qnet_new(int64_t in_channels, int64_t act_dim,
                                   crl_rng *g) {
   if (check_dims("ddpg_cnn_qnet_new", in_channels, act_dim, g)) return NULL;
   static const int64_t cells[3] = {32, 64, 128};
-  crl_convnet_options co = {.in_channels = in_channels > 0 ? in_channels : -1,
-                            .n_layers = 3,
-                            .num_cells = cells,
-                            .kernel_sizes = cnn_kernels,
-                            .strides = cnn_strides,
-                            .paddings = cnn_paddings,
-                            .activation = CRL_ACT_ELU,
-                            .no_squash = true}; /* pooled in forward */
+  /* not squashed: pooled in forward */
+  crl_convnet_options co = cnn_trunk(in_channels, cells, true);
   crl_mlp_options mo = {.in_features = 128 + act_dim,
                         .out_features = 1,
                         .depth = 2,
